@@ -1,0 +1,254 @@
+"""Building the application: plugins, contract, routes, checks, metrics, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic_settings import BaseSettings
+from quart import Blueprint, Quart
+
+from devstack import __version__
+from devstack.api import HealthCheck
+from devstack.cache import CacheBackend
+from devstack.contract import (
+    ContractBuilder,
+    ContractError,
+    core_fragment,
+    load_fragment,
+    operations,
+    quart_rule_to_openapi,
+)
+from devstack.health import HealthChecks
+from devstack.host import Host
+from devstack.logs import configure_logging
+from devstack.metrics import CoreMetrics
+from devstack.plugins import PluginError, PluginRecord, PluginRegistry
+from devstack.settings import CoreSettings
+from devstack.validation import OperationValidator, compile_contract
+
+log = logging.getLogger("devstack.app")
+
+CORE_OWNER = "core"
+
+
+@dataclass
+class DevstackState:
+    """Everything core keeps about a running application (``app.extensions["devstack"]``)."""
+
+    settings: CoreSettings
+    registry: PluginRegistry
+    host: Host
+    metrics: CoreMetrics
+    health: HealthChecks
+    contract: dict[str, Any] = field(default_factory=dict)
+    validators: dict[tuple[str, str], OperationValidator] = field(default_factory=dict)
+    rule_paths: dict[str, str] = field(default_factory=dict)
+    route_owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    settings_models: dict[str, type[BaseSettings]] = field(default_factory=dict)
+    contract_gaps: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    shutting_down: bool = False
+
+
+def state_of(app: Quart) -> DevstackState:
+    state: DevstackState = app.extensions["devstack"]
+    return state
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (Blueprint, HealthCheck)):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict)):
+        return list(value)
+    return [value]
+
+
+def create_app(
+    settings: CoreSettings | None = None,
+    registry: PluginRegistry | None = None,
+    *,
+    discover: bool = True,
+) -> Quart:
+    """Build the devstack application.
+
+    ``registry`` lets a caller (tests, embedding) pass plugins registered by hand;
+    otherwise plugins come from the ``devstack.plugins`` entry points, filtered by the
+    allow and deny lists of the settings.
+    """
+    settings = settings or CoreSettings()
+    configure_logging(settings.log_level)
+    if registry is None:
+        registry = PluginRegistry(strict=settings.strict_plugins)
+        if discover:
+            registry.discover(settings.plugins, settings.disable_plugins)
+    registry.check()
+
+    app = Quart("devstack")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    host = Host(settings, registry)
+    metrics = CoreMetrics(__version__)
+    host.breakers.add_state_listener(metrics.breaker_changed)
+    state = DevstackState(
+        settings=settings, registry=registry, host=host, metrics=metrics, health=HealthChecks(metrics, host.breakers)
+    )
+    app.extensions["devstack"] = state
+
+    from devstack import core_routes, middleware  # the app's own routes and request pipeline
+
+    middleware.install(app)
+    core_routes.install(app)
+
+    collect_plugin_contributions(app, state)
+    register_health_routes(app, state)
+    finish_contract(app, state)
+    install_lifecycle(app, state)
+    return app
+
+
+def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
+    """Call the build-time hooks one plugin at a time and apply what survives."""
+    registry, host = state.registry, state.host
+
+    for record, model in registry.call_each("devstack_settings", phase="settings"):
+        if model is not None:
+            try:
+                host.settings(model)
+            except Exception as exc:  # noqa: BLE001 - invalid environment for that plugin
+                registry.fail(record, "settings", exc)
+                continue
+            state.settings_models[record.name] = model
+
+    fragments: dict[str, dict[str, Any]] = {}
+    for record, source in registry.call_each("devstack_contract", phase="contract"):
+        if source is None:
+            continue
+        try:
+            fragments[record.name] = load_fragment(source)
+        except Exception as exc:  # noqa: BLE001
+            registry.fail(record, "contract", exc)
+
+    blueprints = registry.call_each("devstack_routes", phase="routes", host=host)
+    checks = registry.call_each("devstack_health_checks", phase="health checks", host=host)
+
+    registry.call_each("devstack_metrics", phase="metrics", registry=state.metrics.registry, host=host)
+
+    providers: list[tuple[PluginRecord, CacheBackend]] = [
+        (record, cache)
+        for record, cache in registry.call_each("devstack_cache_backend", phase="cache backend", host=host)
+        if cache is not None
+    ]
+    if len(providers) > 1:
+        names = " and ".join(record.name for record, _ in providers)
+        raise PluginError(f"the shared cache is provided by both {names}")
+    if providers:
+        host.cache = providers[0][1]
+
+    # apply routes and checks only for plugins that survived every build-time hook
+    for record, result in blueprints:
+        if record.status == "loaded":
+            for blueprint in as_list(result):
+                register_blueprint(app, state, record, blueprint)
+    for record, result in checks:
+        if record.status == "loaded":
+            for check in as_list(result):
+                try:
+                    state.health.add(record.name, check)
+                except ValueError as exc:
+                    raise PluginError(str(exc)) from None
+                record.health_checks.append(check.name)
+
+    builder = ContractBuilder(core_fragment())
+    for name, fragment in sorted(fragments.items()):
+        if state.registry.records[name].status != "loaded":
+            continue
+        try:
+            builder.add(name, fragment)
+        except ContractError as exc:
+            raise PluginError(str(exc)) from None
+    state.contract = builder.build()
+
+
+def register_blueprint(app: Quart, state: DevstackState, record: PluginRecord, blueprint: Blueprint) -> None:
+    """Register one plugin blueprint, refusing any route that is already served."""
+    if blueprint.name in app.blueprints:
+        raise PluginError(f"blueprint name {blueprint.name!r} of plugin {record.name} is already registered")
+    before = {rule.endpoint for rule in app.url_map.iter_rules()}
+    app.register_blueprint(blueprint)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in before:
+            continue
+        path = quart_rule_to_openapi(rule.rule)
+        state.rule_paths[rule.rule] = path
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            key = (method, path)
+            owner = state.route_owners.get(key)
+            if owner is not None:
+                raise PluginError(f"route {method} {path} is registered by both {owner} and {record.name}")
+            state.route_owners[key] = record.name
+            record.routes.append(f"{method} {path}")
+
+
+def register_core_route(state: DevstackState, rule: str, methods: Iterable[str]) -> None:
+    path = quart_rule_to_openapi(rule)
+    state.rule_paths[rule] = path
+    for method in methods:
+        state.route_owners[(method, path)] = CORE_OWNER
+
+
+def register_health_routes(app: Quart, state: DevstackState) -> None:
+    """``GET /health/{name}`` for every declared check (a concrete route each)."""
+    from devstack.core_routes import health_one
+
+    for name in sorted(state.health.checks):
+        rule = f"/health/{name}"
+        key = ("GET", rule)
+        if key in state.route_owners:
+            raise PluginError(
+                f"health check {name!r} of {state.health.owners[name]} "
+                f"collides with the route of {state.route_owners[key]}"
+            )
+        app.add_url_rule(rule, f"health_{name}", health_one(name), methods=["GET"])
+        register_core_route(state, rule, ["GET"])
+        state.route_owners[key] = state.health.owners[name]
+
+
+def finish_contract(app: Quart, state: DevstackState) -> None:
+    """Compile validators and note routes without operations and operations without routes."""
+    state.validators = compile_contract(state.contract)
+    documented = set(operations(state.contract))
+    served = set(state.route_owners)
+    state.contract_gaps = [f"route {m} {p} has no operation in the contract" for m, p in sorted(served - documented)]
+    state.contract_gaps += [f"operation {m} {p} has no route" for m, p in sorted(documented - served)]
+    for gap in state.contract_gaps:
+        log.warning("contract gap", extra={"gap": gap})
+    if state.contract_gaps and state.settings.strict_plugins:
+        raise PluginError("; ".join(state.contract_gaps))
+
+
+def install_lifecycle(app: Quart, state: DevstackState) -> None:
+    @app.before_serving
+    async def start_plugins() -> None:
+        for record, _ in await state.registry.call_each_awaited("devstack_startup", phase="startup", host=state.host):
+            state.started.append(record.name)
+
+    @app.after_serving
+    async def stop_plugins() -> None:
+        state.shutting_down = True
+        for record, impl in list(state.registry.implementations("devstack_shutdown")):
+            if record.name not in state.started:
+                continue
+            try:
+                result = state.registry.invoke(impl, {"host": state.host})
+                if result is not None:
+                    await result
+            except Exception as exc:  # noqa: BLE001 - shut the others down too
+                log.error("plugin shutdown failed", extra={"plugin": record.name, "error_type": type(exc).__name__})
+        state.started.clear()

@@ -1,0 +1,204 @@
+"""The ``devstack`` command: serve, plugins, spec, health, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+from devstack import __version__
+from devstack.plugins import PluginError
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line on stderr, exit code 2."""
+
+
+def build_app(strict: bool | None = None) -> Any:
+    from devstack.app import create_app
+    from devstack.settings import CoreSettings
+
+    overrides: dict[str, Any] = {"log_level": os.environ.get("DEVSTACK_LOG_LEVEL", "WARNING")}
+    if strict is not None:
+        overrides["strict_plugins"] = strict
+    return create_app(CoreSettings(**overrides))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from devstack.server import serve
+
+    env = {
+        "DEVSTACK_HOST": args.host,
+        "DEVSTACK_PORT": args.port,
+        "DEVSTACK_HTTPS_PORT": args.https_port,
+        "DEVSTACK_WORKERS": args.workers,
+        "DEVSTACK_TLS_ENABLED": {True: "true", False: "false"}.get(args.tls),
+        "DEVSTACK_TLS_CERT_FILE": args.certfile,
+        "DEVSTACK_TLS_KEY_FILE": args.keyfile,
+    }
+    for key, value in env.items():
+        if value is not None:
+            os.environ[key] = str(value)
+    return serve()
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    app = build_app(strict=False)
+    from devstack.app import state_of
+
+    records = [record.as_dict() for _, record in sorted(state_of(app).registry.records.items())]
+    if args.json:
+        print(json.dumps({"plugins": records}, indent=2))
+        return 0
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "ROUTES", "CHECKS", "ERROR")]
+    for r in records:
+        rows.append(
+            (
+                r["name"],
+                r["distribution"] or "-",
+                r["version"] or "-",
+                r["status"],
+                str(len(r["routes"])),
+                ",".join(r["health_checks"]) or "-",
+                r["error"] or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from devstack.app import state_of
+    from devstack.contract import diff, dump_yaml, read_spec_file
+
+    app = build_app()
+    state = state_of(app)
+    document = state.contract
+    if args.check is not None:
+        path = Path(args.check)
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+        difference = diff(read_spec_file(path), document, str(path), "served document")
+        problems = list(state.contract_gaps)
+        if difference:
+            sys.stdout.write(difference)
+            problems.append(f"the served document differs from {path}")
+        for problem in problems:
+            print(f"devstack spec: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    text = json.dumps(document, indent=2) + "\n" if args.json else dump_yaml(document)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from devstack.app import state_of
+
+    app = build_app()
+
+    async def run() -> dict[str, Any]:
+        async with app.test_app():
+            result: dict[str, Any] = await state_of(app).health.run_all()
+            return result
+
+    result = asyncio.run(run())
+    print(json.dumps(result, indent=2))
+    return 0 if result["status"] == "healthy" else 1
+
+
+def describe_settings(owner: str, model: type[BaseSettings], instance: BaseSettings) -> list[dict[str, Any]]:
+    prefix = str(model.model_config.get("env_prefix", ""))
+    rows = []
+    for name, field in model.model_fields.items():
+        value = getattr(instance, name)
+        if isinstance(value, SecretStr) or (isinstance(value, list) and any(isinstance(v, SecretStr) for v in value)):
+            shown: Any = "***" if value else ""
+        else:
+            shown = str(value) if isinstance(value, Path) else value
+        rows.append(
+            {"owner": owner, "env": f"{prefix}{name}".upper(), "value": shown, "description": field.description or ""}
+        )
+    return rows
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from devstack.app import state_of
+    from devstack.settings import CoreSettings
+
+    app = build_app(strict=False)
+    state = state_of(app)
+    rows = describe_settings("core", CoreSettings, state.settings)
+    for owner, model in sorted(state.settings_models.items()):
+        rows += describe_settings(owner, model, state.host.settings(model))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['owner']:<10} {row['env']:<36} {json.dumps(row['value'], default=str):<40} {row['description']}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="devstack", description="Plugin-based API host for infrastructure services")
+    top.add_argument("--version", action="version", version=f"devstack {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API with Hypercorn")
+    serve.add_argument("--host", help="bind address (DEVSTACK_HOST)")
+    serve.add_argument("--port", type=int, help="HTTP port (DEVSTACK_PORT, default 8001)")
+    serve.add_argument("--https-port", type=int, help="HTTPS port (DEVSTACK_HTTPS_PORT, default 8444)")
+    serve.add_argument("--workers", type=int, help="worker processes (DEVSTACK_WORKERS, default 1)")
+    serve.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None, help="also serve HTTPS")
+    serve.add_argument("--certfile", help="PEM certificate chain (when no plugin issues one)")
+    serve.add_argument("--keyfile", help="PEM private key")
+    serve.set_defaults(func=cmd_serve)
+
+    plugins = sub.add_parser("plugins", help="list discovered plugins")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=cmd_plugins)
+
+    spec = sub.add_parser("spec", help="print the merged OpenAPI document")
+    spec.add_argument("--check", metavar="FILE", help="exit 1 and print the difference when FILE differs")
+    spec.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    spec.add_argument("--output", "-o", help="write to a file")
+    spec.set_defaults(func=cmd_spec)
+
+    health = sub.add_parser("health", help="run every health check once (exit 1 when degraded)")
+    health.set_defaults(func=cmd_health)
+
+    settings = sub.add_parser("settings", help="every setting, its environment variable and value")
+    settings.add_argument("--json", action="store_true")
+    settings.set_defaults(func=cmd_settings)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (UserError, PluginError) as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - no tracebacks for users
+        print(f"devstack: unexpected error ({type(exc).__name__}); run with DEVSTACK_LOG_LEVEL=DEBUG", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

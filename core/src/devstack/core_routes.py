@@ -1,0 +1,209 @@
+"""Core's own endpoints: root, health, metrics, contract, docs and the plugin list."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, Response, current_app, jsonify, send_file
+
+from devstack.app import register_core_route, state_of
+from devstack.errors import NotFound
+from devstack.metrics import CONTENT_TYPE
+
+ROOT_SECTIONS = ("security", "redis_cluster", "examples")
+HEALTH_ALL_CACHE_KEY = "devstack:response:health-all"
+
+DOC_ASSETS = {
+    "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js": "swagger-ui-dist/swagger-ui-standalone-preset.js",
+    "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
+    "redoc.standalone.js": "redoc/bundles/redoc.standalone.js",
+}
+
+SWAGGER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>devstack API</title>
+<link rel="icon" href="/docs/assets/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout"});</script>
+</body></html>
+"""
+
+REDOC_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>devstack API - ReDoc</title>
+<link rel="icon" href="/docs/assets/favicon-32x32.png"></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="/docs/assets/redoc.standalone.js"></script></body></html>
+"""
+
+
+@cache
+def assets_root() -> Path:
+    """Where the Swagger UI 5 and ReDoc bundles of drf-spectacular-sidecar live.
+
+    Found without importing the package (its ``__init__`` imports Django).
+    """
+    spec = importlib.util.find_spec("drf_spectacular_sidecar")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("drf-spectacular-sidecar is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "drf_spectacular_sidecar"
+
+
+def deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``target``: mappings recursively, lists as sorted unions."""
+    for key, value in extra.items():
+        current = target.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            deep_merge(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            target[key] = sorted(set(current) | set(value), key=str)
+        else:
+            target[key] = value
+
+
+def root_document(app: Quart) -> dict[str, Any]:
+    state = state_of(app)
+    settings = state.settings
+    info = state.contract["info"]
+    document: dict[str, Any] = {
+        "name": info["title"],
+        "version": info["version"],
+        "description": "Plugin-based API for local infrastructure services",
+        "docs": "/docs",
+        "health": "/health/all",
+        "metrics": "/metrics",
+        "security": {
+            "cors": {
+                "allowed_origins": settings.cors_origins,
+                "allowed_methods": ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+                "allow_credentials": True,
+                "max_age": 600,
+            },
+            "rate_limiting": {
+                "general": settings.rate_limit_general,
+                "metrics": settings.rate_limit_metrics,
+                "health": settings.rate_limit_health,
+            },
+            "request_validation": {
+                "max_request_size": f"{settings.max_body_bytes // (1024 * 1024)}MB",
+                "allowed_content_types": [
+                    "application/json",
+                    "application/x-www-form-urlencoded",
+                    "multipart/form-data",
+                    "text/plain",
+                ],
+            },
+            "circuit_breakers": {
+                "services": [],
+                "failure_threshold": settings.breaker_failure_threshold,
+                "reset_timeout": f"{settings.breaker_reset_timeout:g}s",
+                "states": state.host.breakers.snapshot(),
+            },
+        },
+        "redis_cluster": {},
+        "examples": {},
+        "note": "Every service's credentials come from the secrets provider (Vault when installed)",
+    }
+    for _record, extra in state.registry.call_each("devstack_root_info", phase="root info", host=state.host):
+        if not extra:
+            continue
+        for key, value in extra.items():
+            if key in ROOT_SECTIONS and isinstance(value, Mapping):
+                deep_merge(document[key], value)
+    return document
+
+
+def health_one(name: str) -> Callable[[], Awaitable[Response]]:
+    """The handler of ``GET /health/{name}``: always 200, the check's own body."""
+
+    async def handler() -> Response:
+        body = await state_of(current_app).health.run(name)
+        return jsonify(body)
+
+    handler.__name__ = f"health_{name.replace('-', '_')}"
+    return handler
+
+
+def install(app: Quart) -> None:
+    state = state_of(app)
+
+    def route(rule: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register_core_route(state, rule, methods)
+        return app.route(rule, methods=list(methods))
+
+    @route("/")
+    async def root() -> Response:
+        return jsonify(root_document(app))
+
+    @route("/health/")
+    async def health_simple() -> Response:
+        return jsonify({"status": "ok"})
+
+    @route("/health/live")
+    async def health_live() -> Response:
+        return jsonify({"status": "alive"})
+
+    @route("/health/ready")
+    async def health_ready() -> Response:
+        if state.shutting_down:
+            response = jsonify({"status": "not_ready", "reason": "shutting_down", "failing": []})
+            response.status_code = 503
+            return response
+        result = await state.health.run_all()
+        failing = state.health.critical_failures(result)
+        response = jsonify(
+            {
+                "status": "not_ready" if failing else "ready",
+                "reason": "critical_check_failing" if failing else None,
+                "failing": failing,
+            }
+        )
+        response.status_code = 503 if failing else 200
+        return response
+
+    @route("/health/all")
+    async def health_all() -> Response:
+        body, age = await state.host.cached_json(
+            HEALTH_ALL_CACHE_KEY, state.settings.health_cache_ttl, state.health.run_all
+        )
+        response = jsonify(body)
+        response.headers["X-Cache"] = "MISS" if age is None else "HIT"
+        response.headers["Age"] = str(int(age or 0))
+        return response
+
+    @route("/metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.exposition(), content_type=CONTENT_TYPE)
+
+    @route("/openapi.json")
+    async def openapi() -> Response:
+        return jsonify(state.contract)
+
+    @route("/plugins")
+    async def plugins() -> Response:
+        return jsonify({"plugins": [record.as_dict() for _, record in sorted(state.registry.records.items())]})
+
+    @route("/docs")
+    async def docs() -> Response:
+        return Response(SWAGGER_PAGE, content_type="text/html; charset=utf-8")
+
+    @route("/redoc")
+    async def redoc() -> Response:
+        return Response(REDOC_PAGE, content_type="text/html; charset=utf-8")
+
+    @route("/docs/assets/<filename>")
+    async def doc_asset(filename: str) -> Response:
+        relative = DOC_ASSETS.get(filename)
+        if relative is None:
+            raise NotFound("No such documentation asset")
+        response = await send_file(assets_root() / relative)
+        response.cache_control.max_age = 86400
+        return response

@@ -1,0 +1,179 @@
+"""The hooks a devstack plugin may implement.
+
+Every hook is named ``devstack_*`` and belongs to the pluggy project ``"devstack"``.
+A plugin implements any subset of them with ``@devstack.hookimpl``; an implementation
+of a hook that is not listed here is an error at startup (``check_pending``).
+
+Ordering: pluggy calls implementations last-registered first. devstack never relies on
+that order: the host calls every implementation of a hook one plugin at a time (so that
+a failure is attributed to its plugin), awaits the result when it is awaitable, and
+rejects conflicting answers (two plugins claiming the same route, health check name or
+shared-cache provider) at startup, naming both plugins.
+
+Arguments: ``host`` is the :class:`devstack.api.Host` of the running application, the
+only object a plugin needs from core (settings, secrets, shared cache, backend guard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    from prometheus_client import CollectorRegistry
+    from pydantic_settings import BaseSettings
+    from quart import Blueprint
+
+    from devstack.api import CacheBackend, HealthCheck, Host, TlsMaterial
+
+PROJECT_NAME = "devstack"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def devstack_settings() -> type[BaseSettings] | None:
+    """Declare the plugin's settings model.
+
+    Called once per plugin while the application is being built, before any other hook.
+    Returns a ``pydantic_settings.BaseSettings`` subclass with its own ``env_prefix``
+    (for example ``POSTGRES_``), or None. The host instantiates it once (reading the
+    environment), hands the instance back through ``host.settings(Model)`` and lists
+    every field with its environment variable in ``devstack settings``. Fields whose
+    type is ``SecretStr`` are masked wherever they are shown.
+    """
+
+
+@hookspec
+def devstack_routes(host: Host) -> Blueprint | Iterable[Blueprint] | None:
+    """Register the plugin's HTTP endpoints.
+
+    Called once while the application is being built, after ``devstack_settings``.
+    Returns one Quart ``Blueprint`` or several. Every route must be described by an
+    operation of the plugin's contract (``devstack_contract``); a route that another
+    plugin or core already serves (same path template and method) stops the startup
+    with an error naming both plugins. Handlers raise ``devstack.errors.ApiError``
+    subclasses for error answers; the host turns them into the JSON error envelope.
+    """
+
+
+@hookspec
+def devstack_health_checks(host: Host) -> Iterable[HealthCheck] | None:
+    """Declare the plugin's named health probes.
+
+    Called once while the application is being built. Returns ``HealthCheck`` objects:
+    a unique name (served at ``GET /health/{name}``), an async probe returning the
+    service's health body (a dict whose ``status`` is ``"healthy"`` or ``"unhealthy"``),
+    a timeout in seconds and whether the check is critical (a failing critical check
+    makes ``GET /health/ready`` answer 503). The host runs the probes concurrently, each
+    under its own timeout; a probe that raises or times out is reported unhealthy with
+    a fixed sentence, never the exception's text. A name used twice is a startup error.
+    """
+
+
+@hookspec
+def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
+    """Define the plugin's Prometheus collectors.
+
+    Called once while the application is being built, with the registry that
+    ``GET /metrics`` exposes (a fresh one per application). The plugin creates its
+    counters, gauges and histograms on ``registry`` and keeps them to update later.
+    Returns nothing. Metric names must not clash with core's ``http_*``, ``app_info``,
+    ``health_check_*`` and ``circuit_breaker_*`` families.
+    """
+
+
+@hookspec
+def devstack_startup(host: Host) -> Awaitable[None] | None:
+    """Open the plugin's pools, connections and background tasks.
+
+    Called once, awaited, when the application starts serving (Quart's
+    ``before_serving``), after every plugin's routes, checks, metrics and the shared
+    cache are in place. A backend that is down must not make this raise: create the
+    pool lazily or retry in the background and let the health check say unhealthy.
+    If it raises anyway, the plugin is marked failed (fatal in strict mode).
+    Returns None.
+    """
+
+
+@hookspec
+def devstack_shutdown(host: Host) -> Awaitable[None] | None:
+    """Close the plugin's pools, connections and background tasks.
+
+    Called once, awaited, when the application stops serving (Quart's
+    ``after_serving``, also on SIGTERM after in-flight requests have finished).
+    Called for every plugin whose startup ran, even if another plugin's shutdown
+    failed. Must be bounded in time. Returns None.
+    """
+
+
+@hookspec
+def devstack_secrets(service: str, host: Host) -> Awaitable[Mapping[str, str] | None]:
+    """Answer "what are the credentials of service X".
+
+    Called through ``await host.secrets(service)``, the one call site in core that
+    every plugin uses for its credentials. ``service`` is a validated name such as
+    ``"postgres"`` or ``"redis-1"``. Returns (awaitably) the credentials mapping, or
+    None when this provider has nothing for that service; providers are asked one
+    after the other until one answers. Raises ``devstack.errors.ServiceUnavailable``
+    when the provider's backend is down and it has no last known value. With no
+    provider installed (or every provider answering None) ``host.secrets`` returns
+    None and the plugin falls back to its own settings.
+    """
+
+
+@hookspec
+def devstack_cache_backend(host: Host) -> CacheBackend | None:
+    """Provide the shared cache.
+
+    Called once while the application is being built. Returns an object implementing
+    ``devstack.api.CacheBackend`` (async get/set/delete of bytes with a TTL), or None.
+    At most one installed plugin may provide it (two is a startup error naming both);
+    without any, core uses an in-process memory cache. Core uses it for response
+    caching (``/health/all``) and plugins reach it as ``host.cache``. Connections are
+    opened in the provider's own ``devstack_startup``; while its backend is down the
+    cache raises ``devstack.api.CacheUnavailable`` and callers bypass it.
+    """
+
+
+@hookspec
+def devstack_contract() -> Path | Traversable | Mapping[str, Any] | None:
+    """Return the plugin's part of the OpenAPI document.
+
+    Called once while the application is being built. Returns the path of a YAML (or
+    JSON) file shipped as package data, or the already parsed mapping: an OpenAPI 3.1
+    fragment with ``paths`` (one operation for every route the plugin serves), and
+    optionally ``tags`` and ``components.schemas``. The host merges core's fragment with
+    every plugin's into ``GET /openapi.json`` and validates requests against it (path,
+    query and JSON body schemas; ``x-max-body-bytes`` on an operation caps its body).
+    A path or schema name defined by two plugins with different content is an error.
+    """
+
+
+@hookspec
+def devstack_root_info(host: Host) -> Mapping[str, Any] | None:
+    """Contribute to the sections of ``GET /``.
+
+    Called when ``GET /`` is answered. Returns a mapping whose keys are sections the
+    root document already has (``examples``, ``redis_cluster``, ``security``); each
+    value is a mapping merged into that section. Any other top-level key is ignored
+    and logged, because consumers compare the root document's key set. Returns None
+    to add nothing.
+    """
+
+
+@hookspec
+def devstack_tls_certificate(host: Host) -> Awaitable[TlsMaterial | None]:
+    """Provide the certificate of the HTTPS listener.
+
+    Called, awaited, when TLS is enabled and ``devstack serve`` starts, and again
+    whenever the current certificate is within its renewal window. Returns a
+    ``devstack.api.TlsMaterial`` (PEM certificate chain, PEM private key, expiry), or
+    None when this plugin does not provide certificates. Without any provider the
+    listener uses the certificate and key files from the settings.
+    """

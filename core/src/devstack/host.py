@@ -1,0 +1,116 @@
+"""The Host: everything a plugin gets from core, passed to every hook as ``host``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from pydantic_settings import BaseSettings
+
+from devstack.breakers import Breakers
+from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache
+from devstack.context import current_request_id
+from devstack.plugins import PluginRegistry
+from devstack.settings import CoreSettings
+
+log = logging.getLogger("devstack.host")
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
+
+
+class Host:
+    """Core's services for plugins: settings, secrets, shared cache, backend guard."""
+
+    def __init__(self, core_settings: CoreSettings, registry: PluginRegistry) -> None:
+        self.core_settings = core_settings
+        self._registry = registry
+        self._settings: dict[type[BaseSettings], BaseSettings] = {}
+        self.cache: CacheBackend = MemoryCache()
+        self.breakers = Breakers(core_settings.breaker_failure_threshold, core_settings.breaker_reset_timeout)
+        self.extensions: dict[str, Any] = {}
+        """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
+
+    # settings -------------------------------------------------------------------------
+    def settings(self, model: type[SettingsT]) -> SettingsT:
+        """The instance of a settings model (created once, from the environment)."""
+        instance = self._settings.get(model)
+        if instance is None:
+            instance = model()
+            self._settings[model] = instance
+        return instance  # type: ignore[return-value]
+
+    # secrets --------------------------------------------------------------------------
+    async def secrets(self, service: str) -> dict[str, str] | None:
+        """Credentials of ``service`` from the installed secrets providers, or None.
+
+        None means no provider knows the service: the plugin uses its own settings.
+        Raises ``ServiceUnavailable`` when a provider is down with nothing cached.
+        """
+        if not SERVICE_NAME.match(service):
+            raise ValueError("invalid service name")
+        for answer in self._registry.call_each_async("devstack_secrets", service=service, host=self):
+            result = await answer
+            if result is not None:
+                return {str(k): str(v) for k, v in result.items()}
+        return None
+
+    # backend calls --------------------------------------------------------------------
+    @asynccontextmanager
+    async def backend(self, service: str, timeout: float | None = None) -> AsyncIterator[None]:
+        """Guard a backend call: ``async with host.backend("postgres"): ...``.
+
+        Applies the service's circuit breaker and a timeout (default from settings);
+        any failure inside leaves as a 503 ``ServiceUnavailable`` naming the service.
+        """
+        async with self.breakers.guard(service, timeout or self.core_settings.backend_timeout):
+            yield
+
+    @staticmethod
+    def request_id() -> str | None:
+        """The current request's X-Request-ID, to pass to backends that take one."""
+        return current_request_id()
+
+    # shared cache ---------------------------------------------------------------------
+    async def cached_json(
+        self, key: str, ttl: float, produce: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, float | None]:
+        """A JSON value from the shared cache, produced and stored on a miss.
+
+        Returns ``(value, age_seconds)``; age is None on a miss. The cache is bypassed,
+        not fatal, when its backend is down.
+        """
+        try:
+            raw = await self.cache.get(key)
+        except CacheUnavailable:
+            raw = None
+        if raw is not None:
+            stored = json.loads(raw)
+            return stored["value"], max(0.0, time.time() - stored["at"])
+        value = await produce()
+        if ttl > 0:
+            try:
+                await self.cache.set(key, json.dumps({"at": time.time(), "value": value}).encode(), ttl)
+            except CacheUnavailable:
+                pass
+        return value, None
+
+    async def invalidate(self, *keys: str, prefix: str | None = None) -> None:
+        """Drop cached entries; a cache that is down is ignored."""
+        try:
+            if keys:
+                await self.cache.delete(*keys)
+            if prefix:
+                await self.cache.delete_prefix(prefix)
+        except CacheUnavailable:
+            pass
+
+    def plugin_names(self) -> list[str]:
+        """Names of the plugins that loaded."""
+        return self._registry.loaded_names()

@@ -1,0 +1,70 @@
+"""Core's settings: environment variables prefixed ``DEVSTACK_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def split_csv(value: object) -> object:
+    """Let list settings be written ``a,b,c`` in the environment."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
+CsvSecrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_csv)]
+
+
+class CoreSettings(BaseSettings):
+    """Settings of the host itself (env prefix ``DEVSTACK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DEVSTACK_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP (and HTTPS) listeners bind")
+    port: int = Field(8001, ge=1, le=65535, description="HTTP port")
+    https_port: int = Field(8444, ge=1, le=65535, description="HTTPS port (when TLS is enabled)")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes for `devstack serve`")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+
+    strict_plugins: bool = Field(False, description="Fail startup when any plugin fails to load or start")
+    plugins: CsvList = Field(default_factory=list, description="Allowlist of plugin names (empty: all)")
+    disable_plugins: CsvList = Field(default_factory=list, description="Plugin names not to load")
+
+    health_cache_ttl: float = Field(30.0, ge=0, description="Seconds GET /health/all is cached")
+    health_timeout: float = Field(5.0, gt=0, description="Default timeout of a health probe, seconds")
+    backend_timeout: float = Field(5.0, gt=0, description="Default timeout of a backend call, seconds")
+
+    breaker_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a breaker")
+    breaker_reset_timeout: float = Field(60.0, gt=0, description="Seconds before an open breaker tries again")
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest request body accepted")
+
+    cors_origins: CsvList = Field(
+        default_factory=lambda: ["http://localhost:3000", "http://localhost:8000", "http://localhost:8001"],
+        description="Origins allowed by CORS",
+    )
+
+    rate_limit_enabled: bool = Field(True, description="Enforce per-client rate limits")
+    rate_limit_general: str = Field("100/minute", description="Limit for ordinary endpoints")
+    rate_limit_health: str = Field("200/minute", description="Limit for /health endpoints")
+    rate_limit_metrics: str = Field("1000/minute", description="Limit for /metrics")
+    rate_limit_storage: str = Field("memory://", description="limits storage URI, e.g. redis://127.0.0.1:6379/1")
+    trusted_proxies: CsvList = Field(default_factory=list, description="Proxy addresses whose X-Forwarded-For is used")
+
+    api_keys: CsvSecrets = Field(default_factory=list, description="Accepted X-API-Key values (empty: off)")
+    api_keys_secret: str = Field("", description="Secrets service holding API keys (e.g. devstack-api)")
+    api_key_exempt: CsvList = Field(
+        default_factory=lambda: ["/health/live", "/health/ready", "/metrics"],
+        description="Paths that need no API key",
+    )
+
+    tls_enabled: bool = Field(False, description="Also serve HTTPS on https_port")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain (when no plugin issues one)")
+    tls_key_file: Path | None = Field(None, description="PEM private key (when no plugin issues one)")
+
+    shutdown_grace: float = Field(10.0, gt=0, description="Seconds in-flight requests get on SIGTERM")

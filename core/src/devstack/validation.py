@@ -1,0 +1,197 @@
+"""Request validation from the merged contract.
+
+Every constraint on a path parameter, query parameter or JSON body is written once, in
+the OpenAPI fragment; this module compiles each operation's schemas into JSON Schema
+(2020-12) validators at startup and checks every request against them before the
+handler runs. Written by hand because openapi-core, the library that does this, has no
+Quart integration and validates far slower than precompiled validators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from devstack.api import ValidatedRequest
+from devstack.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+INTEGER = re.compile(r"[+-]?\d{1,18}")
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+MAX_MESSAGE = 200
+
+
+def strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """``pattern`` where a trailing ``$`` means end of string (Python's ``$`` also
+    matches before a final newline, which would let ``"key\\n"`` through)."""
+    if not isinstance(instance, str):
+        return
+    anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
+    if re.search(anchored, instance) is None:
+        yield ValidationError(f"{instance[:50]!r} does not match {pattern!r}")
+
+
+SchemaValidator = validators.extend(Draft202012Validator, {"pattern": strict_pattern})
+
+
+def resolve_refs(node: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
+    """Inline local ``$ref``s (the contract's schemas are not recursive)."""
+    if depth > 32:
+        raise ValueError("schema references nest too deep")
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: Any = document
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            merged = {k: v for k, v in node.items() if k != "$ref"}
+            resolved = resolve_refs(target, document, depth + 1)
+            return {**resolved, **merged} if merged else resolved
+        return {k: resolve_refs(v, document, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_refs(v, document, depth + 1) for v in node]
+    return node
+
+
+def schema_types(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON types a (possibly anyOf) schema admits."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    found: set[str] = set()
+    for option in schema.get("anyOf", []) + schema.get("oneOf", []):
+        found |= schema_types(option)
+    return found
+
+
+def coerce(raw: str, schema: Mapping[str, Any]) -> Any:
+    """A path or query string converted to the type its schema asks for, when it can be."""
+    types = schema_types(schema)
+    if "integer" in types and INTEGER.fullmatch(raw):
+        return int(raw)
+    if "number" in types and NUMBER.fullmatch(raw):
+        return float(raw)
+    if "boolean" in types and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    return raw
+
+
+def short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+@dataclass
+class Parameter:
+    name: str
+    location: str
+    required: bool
+    schema: dict[str, Any]
+    validator: Any
+
+
+@dataclass
+class OperationValidator:
+    """The compiled checks of one operation."""
+
+    parameters: list[Parameter] = field(default_factory=list)
+    body_validator: Any | None = None
+    body_required: bool = False
+    body_media_types: tuple[str, ...] = ()
+    max_body_bytes: int | None = None
+
+    def errors_for(self, validator: Any, value: Any, loc: list[str | int]) -> list[dict[str, Any]]:
+        return [
+            {"loc": loc + list(error.absolute_path), "msg": short(error.message), "type": str(error.validator)}
+            for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        ]
+
+    def check_parameters(self, view_args: Mapping[str, Any], query: Any) -> ValidatedRequest:
+        result = ValidatedRequest()
+        errors: list[dict[str, Any]] = []
+        for param in self.parameters:
+            if param.location == "path":
+                raw = view_args.get(param.name)
+                target = result.path
+            elif param.location == "query":
+                raw = query.get(param.name)
+                target = result.query
+            else:
+                continue
+            if raw is None:
+                if param.required:
+                    errors.append({"loc": [param.location, param.name], "msg": "Field required", "type": "missing"})
+                elif "default" in param.schema:
+                    target[param.name] = param.schema["default"]
+                continue
+            value = coerce(str(raw), param.schema)
+            found = self.errors_for(param.validator, value, [param.location, param.name])
+            errors.extend(found)
+            if not found:
+                target[param.name] = value
+        if errors:
+            raise ValidationFailed(errors)
+        return result
+
+    def check_body(self, raw: bytes, content_type: str) -> Any:
+        if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
+            raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
+        if not raw:
+            if self.body_required:
+                raise ValidationFailed([{"loc": ["body"], "msg": "Request body required", "type": "missing"}])
+            return None
+        if self.body_media_types and not any(content_type.startswith(m) for m in self.body_media_types):
+            raise UnsupportedMediaType(f"Content type must be one of: {', '.join(self.body_media_types)}")
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise ValidationFailed(
+                [{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}]
+            ) from None
+        if self.body_validator is not None:
+            try:
+                errors = self.errors_for(self.body_validator, body, ["body"])
+            except RecursionError:
+                errors = [{"loc": ["body"], "msg": "Body nests too deep", "type": "json_invalid"}]
+            if errors:
+                raise ValidationFailed(errors)
+        return body
+
+
+def compile_operation(
+    document: Mapping[str, Any], path_item: Mapping[str, Any], operation: Mapping[str, Any]
+) -> OperationValidator:
+    compiled = OperationValidator()
+    params = {(p["name"], p["in"]): p for p in resolve_refs(path_item.get("parameters", []), document)}
+    params.update({(p["name"], p["in"]): p for p in resolve_refs(operation.get("parameters", []), document)})
+    for (name, location), param in params.items():
+        schema = param.get("schema", {})
+        compiled.parameters.append(
+            Parameter(name, location, bool(param.get("required", location == "path")), schema, SchemaValidator(schema))
+        )
+    body = resolve_refs(operation.get("requestBody"), document)
+    if body:
+        content = body.get("content", {})
+        compiled.body_required = bool(body.get("required", False))
+        compiled.body_media_types = tuple(content)
+        json_schema = content.get("application/json", {}).get("schema")
+        if json_schema is not None:
+            compiled.body_validator = SchemaValidator(json_schema)
+    limit = operation.get("x-max-body-bytes")
+    compiled.max_body_bytes = int(limit) if limit is not None else None
+    return compiled
+
+
+def compile_contract(document: Mapping[str, Any]) -> dict[tuple[str, str], OperationValidator]:
+    """``{(METHOD, openapi path): validator}`` for every operation of the document."""
+    table: dict[tuple[str, str], OperationValidator] = {}
+    for path, item in (document.get("paths") or {}).items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and method not in ("parameters", "summary", "description", "servers"):
+                table[(method.upper(), path)] = compile_operation(document, item, operation)
+    return table
