@@ -218,6 +218,25 @@ def register_health_routes(app: Quart, state: DevstackState) -> None:
         app.add_url_rule(rule, f"health_{name}", health_one(name), methods=["GET"])
         register_core_route(state, rule, ["GET"])
         state.route_owners[key] = state.health.owners[name]
+        state.contract["paths"].setdefault(rule, {"get": generic_health_operation(name)})
+    state.contract["paths"] = dict(sorted(state.contract["paths"].items()))
+
+
+def generic_health_operation(name: str) -> dict[str, Any]:
+    """The operation of a health route whose plugin documents no more precise one."""
+    return {
+        "tags": ["Health Checks"],
+        "summary": f"Health of {name}",
+        "operationId": f"health_{name.replace('-', '_')}",
+        "responses": {
+            "200": {
+                "description": "Always 200; status says healthy or unhealthy",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HealthBody"}}},
+            },
+            "401": {"$ref": "#/components/responses/Unauthorized"},
+            "429": {"$ref": "#/components/responses/TooManyRequests"},
+        },
+    }
 
 
 def finish_contract(app: Quart, state: DevstackState) -> None:

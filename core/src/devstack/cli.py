@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from devstack import __version__
@@ -192,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except (UserError, PluginError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "DEVSTACK_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"devstack: invalid setting {name}: {error['msg']}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

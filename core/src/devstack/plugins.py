@@ -157,7 +157,9 @@ class PluginRegistry:
             },
         )
         if self.strict:
-            raise PluginError(f"plugin {record.name!r} ({record.distribution} {record.version}): {record.error}")
+            raise PluginError(
+                f"plugin {record.name!r} ({record.distribution} {record.version}): {record.error}"
+            ) from None
 
     # calls ----------------------------------------------------------------------------
     def loaded(self) -> list[PluginRecord]:

@@ -1,0 +1,72 @@
+"""Helpers shared by the test_production_* modules (server processes, certificates)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PLUGIN_PATH = FIXTURES / "pluginpath"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """Environment of a ``devstack serve`` child: only the test kit plugin, JSON logs at INFO."""
+    path = os.pathsep.join(p for p in [str(PLUGIN_PATH), os.environ.get("PYTHONPATH", "")] if p)
+    env = {
+        "PYTHONPATH": path,
+        "DEVSTACK_PLUGINS": "testkit",
+        "DEVSTACK_LOG_LEVEL": "INFO",
+        "DEVSTACK_RATE_LIMIT_ENABLED": "false",
+        "PROMETHEUS_MULTIPROC_DIR": "",
+    }
+    env.update(extra)
+    return env
+
+
+def make_certificate(directory: Path, name: str, common_name: str) -> tuple[Path, Path]:
+    """A self-signed EC certificate and its key, written with the openssl command."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={common_name}",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        connection.close()
+
+
+PYTHON = sys.executable

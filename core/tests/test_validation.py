@@ -1,0 +1,84 @@
+"""Pure logic of request validation (no application)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from devstack.validation import SchemaValidator, coerce, compile_contract, resolve_refs
+
+DOCUMENT = {
+    "components": {"schemas": {"Key": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}}},
+    "paths": {
+        "/items/{key}": {
+            "post": {
+                "parameters": [
+                    {"name": "key", "in": "path", "required": True, "schema": {"$ref": "#/components/schemas/Key"}},
+                    {"name": "ttl", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "flag", "in": "query", "schema": {"type": "boolean", "default": False}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object", "required": ["v"]}}},
+                },
+                "x-max-body-bytes": 32,
+            }
+        }
+    },
+}
+
+
+def test_coerce_by_schema_type() -> None:
+    assert coerce("12", {"type": "integer"}) == 12
+    assert coerce("-3", {"anyOf": [{"type": "integer"}, {"type": "null"}]}) == -3
+    assert coerce("1.5", {"type": "number"}) == 1.5
+    assert coerce("true", {"type": "boolean"}) is True
+    assert coerce("12abc", {"type": "integer"}) == "12abc"
+    assert coerce("9" * 40, {"type": "integer"}) == "9" * 40
+
+
+def test_trailing_newline_does_not_pass_an_anchored_pattern() -> None:
+    validator = SchemaValidator({"type": "string", "pattern": "^[a-z]+$"})
+    assert validator.is_valid("abc")
+    assert not validator.is_valid("abc\n")
+
+
+def test_refs_are_inlined() -> None:
+    resolved = resolve_refs({"$ref": "#/components/schemas/Key"}, DOCUMENT)
+    assert resolved == {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}
+
+
+def test_parameters_are_checked_converted_and_defaulted() -> None:
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    result = operation.check_parameters({"key": "abc"}, {"ttl": "5"})
+    assert result.path == {"key": "abc"}
+    assert result.query == {"ttl": 5, "flag": False}
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_parameters({"key": "ABCDEFG"}, {"ttl": "0"})
+    locations = sorted(tuple(error["loc"]) for error in failure.value.errors)
+    assert locations == [("path", "key"), ("path", "key"), ("query", "ttl")]
+
+
+def test_body_rules() -> None:
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    assert operation.check_body(b'{"v": 1}', "application/json") == {"v": 1}
+    with pytest.raises(PayloadTooLarge):
+        operation.check_body(b'{"v": "' + b"x" * 40 + b'"}', "application/json")
+    with pytest.raises(ValidationFailed, match="validation failed"):
+        operation.check_body(b"", "application/json")
+    with pytest.raises(UnsupportedMediaType):
+        operation.check_body(b'{"v": 1}', "text/csv")
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_body(b"{not json", "application/json")
+    assert failure.value.errors[0]["type"] == "json_invalid"
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_body(b"{}", "application/json")
+    assert failure.value.errors[0]["type"] == "required"
+
+
+def test_deeply_nested_json_is_a_422_not_a_crash() -> None:
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    operation.max_body_bytes = None
+    nested = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ValidationFailed):
+        operation.check_body(nested, "application/json")
