@@ -241,7 +241,8 @@ def generic_health_operation(name: str) -> dict[str, Any]:
 
 def finish_contract(app: Quart, state: DevstackState) -> None:
     """Compile validators and note routes without operations and operations without routes."""
-    state.validators = compile_contract(state.contract)
+    state.validators.clear()  # updated in place: the request pipeline holds a reference
+    state.validators.update(compile_contract(state.contract))
     documented = set(operations(state.contract))
     served = set(state.route_owners)
     state.contract_gaps = [f"route {m} {p} has no operation in the contract" for m, p in sorted(served - documented)]
