@@ -1,0 +1,1 @@
+"""devstack plugin for HashiCorp Vault / OpenBao."""

@@ -1,0 +1,47 @@
+"""GET /health/vault: Vault's sys/health (standby counts as healthy) and our auth state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from devstack.api import HealthBody, HealthCheck
+from devstack_vault.service import SERVICE, VaultService
+
+log = logging.getLogger("devstack_vault.health")
+
+
+def health_check(service: VaultService) -> HealthCheck:
+    async def probe() -> HealthBody:
+        details: dict[str, Any] = {
+            "auth_method": service.auth.method,
+            "authenticated": service.auth.authenticated,
+            "circuit_breaker": service.host.breakers.state(SERVICE),
+        }
+        try:
+            async with asyncio.timeout(service.settings.timeout):
+                status = await asyncio.to_thread(service.read_health)
+        except Exception as exc:  # noqa: BLE001 - any failure means Vault cannot be reached
+            service.metrics.requests.labels("health", "error").inc()
+            log.warning("vault health check failed", extra={"error_type": type(exc).__name__})
+            return {"status": "unhealthy", "details": {**details, "error": "Vault is unreachable"}}
+        service.metrics.requests.labels("health", "success").inc()
+        initialized = bool(status.get("initialized"))
+        sealed = bool(status.get("sealed"))
+        details = {
+            "initialized": initialized,
+            "sealed": sealed,
+            "standby": bool(status.get("standby")),
+            "version": str(status.get("version", "")),
+            **details,
+        }
+        return {"status": "healthy" if initialized and not sealed else "unhealthy", "details": details}
+
+    return HealthCheck(
+        name=SERVICE,
+        probe=probe,
+        timeout=service.settings.timeout + 1.0,
+        critical=True,
+        description="Vault sys/health (standby accepted)",
+    )

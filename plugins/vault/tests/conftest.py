@@ -1,0 +1,89 @@
+"""Fixtures: the shared OpenBao of scripts/services.sh and private dev servers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import hvac
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bao import PrivateBao
+
+VAULT_KEYS = (
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_APPROLE_DIR",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "VAULT_CA_CERT",
+)
+
+SEEDED = {
+    "postgres": {"user": "appuser", "password": "pg-secret", "database": "appdb", "tls_enabled": "false"},
+    "mysql": {"root_password": "", "user": "appuser", "password": "my-secret", "database": "appdb"},
+    "redis-1": {"password": "redis-secret"},
+}
+
+
+def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
+    """Every VAULT_* variable the plugin reads: the given ones, the rest removed."""
+    env: dict[str, str | None] = dict.fromkeys(VAULT_KEYS)
+    env["VAULT_ADDR"] = addr
+    env.update({f"VAULT_{key.upper()}": value for key, value in values.items()})
+    return env
+
+
+@pytest.fixture(scope="session")
+def shared() -> dict[str, str]:
+    """The shared server's settings from .run/devstack.env; a missing server is a failure."""
+    missing = [key for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR") if not os.environ.get(key)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not set: run scripts/services.sh up and source .run/devstack.env")
+    addr = os.environ["VAULT_ADDR"]
+    try:
+        with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=5) as answer:
+            assert answer.status == 200
+    except OSError:
+        pytest.fail(f"Vault at {addr} does not answer: run scripts/services.sh up")
+    return {key: os.environ[key] for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR")}
+
+
+@pytest.fixture
+def shared_env(shared: dict[str, str]) -> dict[str, str | None]:
+    """The app's environment for the shared server: AppRole from the files, token as fallback."""
+    return vault_env(shared["VAULT_ADDR"], token=shared["VAULT_TOKEN"], approle_dir=shared["VAULT_APPROLE_DIR"])
+
+
+@pytest.fixture
+def root(shared: dict[str, str]) -> hvac.Client:
+    return hvac.Client(url=shared["VAULT_ADDR"], token=shared["VAULT_TOKEN"], timeout=5)
+
+
+@pytest.fixture
+def scratch(root: hvac.Client) -> Iterator[str]:
+    """A unique secret name on the shared server, deleted (all versions) afterwards."""
+    name = f"devstack-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    try:
+        root.secrets.kv.v2.delete_metadata_and_all_versions(path=name, mount_point="secret")
+    except hvac.exceptions.VaultError:
+        pass
+
+
+@pytest.fixture
+def bao(tmp_path: Path) -> Iterator[PrivateBao]:
+    """A private dev server with KV (SEEDED), transit and AppRole; stopped afterwards."""
+    server = PrivateBao(tmp_path).start()
+    try:
+        server.seed_kv(SEEDED)
+        server.seed_transit()
+        yield server
+    finally:
+        server.stop()
