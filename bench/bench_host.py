@@ -19,14 +19,18 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}; wrk {args.connections} connections, {args.duration}s per endpoint")
     with bare_quart_server() as bare:
-        baseline = wrk("bare Quart /health/", bare.url + "/health/", connections=args.connections,
-                       duration=args.duration)
+        baseline = wrk(
+            "bare Quart /health/", bare.url + "/health/", connections=args.connections, duration=args.duration
+        )
     with devstack_server() as server:
         results = [
-            wrk("devstack GET /health/", server.url + "/health/", connections=args.connections,
-                duration=args.duration),
-            wrk("devstack GET /health/live", server.url + "/health/live", connections=args.connections,
-                duration=args.duration),
+            wrk("devstack GET /health/", server.url + "/health/", connections=args.connections, duration=args.duration),
+            wrk(
+                "devstack GET /health/live",
+                server.url + "/health/live",
+                connections=args.connections,
+                duration=args.duration,
+            ),
         ]
     print_table([baseline, *results], baseline=baseline, title="Host overhead")
 

@@ -65,8 +65,15 @@ def services_env() -> dict[str, str]:
 class Server:
     """A server process on 127.0.0.1:port, started by ``command``; stopped on exit."""
 
-    def __init__(self, command: Sequence[str], port: int, env: Mapping[str, str] | None = None,
-                 ready_path: str = "/health/", name: str = "server", cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        port: int,
+        env: Mapping[str, str] | None = None,
+        ready_path: str = "/health/",
+        name: str = "server",
+        cwd: Path | None = None,
+    ) -> None:
         self.command = list(command)
         self.port = port
         self.env = {**os.environ, **(env or {})}
@@ -81,8 +88,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Server:
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        cwd=self.cwd)
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -134,8 +142,16 @@ def devstack_server(env: Mapping[str, str] | None = None, port: int | None = Non
 def bare_quart_server(port: int | None = None) -> Server:
     """One Quart route returning ``{"status": "ok"}`` on Hypercorn with uvloop: the ceiling."""
     port = port or free_port()
-    command = [sys.executable, "-m", "hypercorn", "--worker-class", "uvloop", "--bind", f"127.0.0.1:{port}",
-               "bare_app:app"]
+    command = [
+        sys.executable,
+        "-m",
+        "hypercorn",
+        "--worker-class",
+        "uvloop",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "bare_app:app",
+    ]
     return Server(command, port, name="bare-quart", cwd=BENCH_DIR)
 
 
@@ -155,13 +171,31 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"label": self.label, "rps": round(self.rps, 1), "p50_ms": self.p50_ms, "p90_ms": self.p90_ms,
-                "p99_ms": self.p99_ms, "requests": self.requests, "errors": self.errors, "non_2xx": self.non_2xx}
+        return {
+            "label": self.label,
+            "rps": round(self.rps, 1),
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "requests": self.requests,
+            "errors": self.errors,
+            "non_2xx": self.non_2xx,
+        }
 
 
-def wrk(label: str, url: str, *, method: str = "GET", body: str | None = None,
-        headers: Mapping[str, str] | None = None, connections: int = 32, duration: int = 10,
-        threads: int = 2, warmup: int = 2, lua_request: str | None = None) -> Result:
+def wrk(
+    label: str,
+    url: str,
+    *,
+    method: str = "GET",
+    body: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    connections: int = 32,
+    duration: int = 10,
+    threads: int = 2,
+    warmup: int = 2,
+    lua_request: str | None = None,
+) -> Result:
     """Run wrk against ``url`` (after a short warm-up) and parse its summary.
 
     ``lua_request`` may define a wrk ``request = function() ... end`` for per-request
@@ -173,31 +207,42 @@ def wrk(label: str, url: str, *, method: str = "GET", body: str | None = None,
     if body is not None:
         lines.append(f"wrk.body = {json.dumps(body)}")
     for key, value in (headers or {}).items():
-        lines.append(f'wrk.headers[{json.dumps(key)}] = {json.dumps(value)}')
+        lines.append(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}")
     script = "\n".join(lines) + "\n" + (lua_request or "") + LUA_DONE
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         if warmup:
-            subprocess.run(["wrk", "-t1", "-c8", f"-d{warmup}s", "-s", handle.name, url],
-                           capture_output=True, check=False)
+            subprocess.run(
+                ["wrk", "-t1", "-c8", f"-d{warmup}s", "-s", handle.name, url], capture_output=True, check=False
+            )
         completed = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", handle.name, url],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     finally:
         os.unlink(handle.name)
     marker = next((line for line in completed.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
     if marker is None:
         raise RuntimeError(f"wrk gave no summary for {label}: {completed.stdout} {completed.stderr}")
-    data = json.loads(marker[len("WRK_JSON "):])
+    data = json.loads(marker[len("WRK_JSON ") :])
     non_2xx = 0
     for line in completed.stdout.splitlines():
         if "Non-2xx or 3xx responses:" in line:
             non_2xx = int(line.rsplit(":", 1)[1])
     errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    return Result(label, data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000,
-                  data["p90_us"] / 1000, data["p99_us"] / 1000, errors, non_2xx)
+    return Result(
+        label,
+        data["requests"],
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1000,
+        data["p90_us"] / 1000,
+        data["p99_us"] / 1000,
+        errors,
+        non_2xx,
+    )
 
 
 def print_table(results: Sequence[Result], baseline: Result | None = None, title: str = "") -> None:
@@ -212,8 +257,10 @@ def print_table(results: Sequence[Result], baseline: Result | None = None, title
     print(header)
     print(rule)
     for result in results:
-        row = (f"| {result.label} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
-               f"{result.errors} | {result.non_2xx} |")
+        row = (
+            f"| {result.label} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
+            f"{result.errors} | {result.non_2xx} |"
+        )
         if baseline is not None:
             row += f" {result.rps / baseline.rps:.2f}x | {result.p99_ms / baseline.p99_ms:.2f}x |"
         print(row)

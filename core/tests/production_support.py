@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN_PATH = FIXTURES / "pluginpath"
+EXEMPT = ("/health/live", "/health/ready", "/metrics")
 
 
 def server_env(**extra: str) -> dict[str, str]:
@@ -20,7 +22,6 @@ def server_env(**extra: str) -> dict[str, str]:
         "DEVSTACK_PLUGINS": "testkit",
         "DEVSTACK_LOG_LEVEL": "INFO",
         "DEVSTACK_RATE_LIMIT_ENABLED": "false",
-        "PROMETHEUS_MULTIPROC_DIR": "",
     }
     env.update(extra)
     return env
@@ -70,3 +71,20 @@ def get(
 
 
 PYTHON = sys.executable
+
+
+def production_response_gaps(contract: dict[str, Any], exempt: tuple[str, ...] = EXEMPT) -> list[str]:
+    """Operations missing a response the production pipeline can give them: 429 on every
+    operation, 401 unless the path is exempt from API keys, 413 and 415 on POST/PUT/PATCH."""
+    gaps = []
+    for path, item in contract.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete", "head", "options"):
+                continue
+            needed = ["429"]
+            if path not in exempt:
+                needed.append("401")
+            if method in ("post", "put", "patch"):
+                needed += ["413", "415"]
+            gaps += [f"{method.upper()} {path}: {code}" for code in needed if code not in operation["responses"]]
+    return gaps

@@ -112,3 +112,28 @@ async def test_breaker_opens_after_threshold_and_fails_fast() -> None:
         metrics = (await (await client.get("/metrics")).get_data()).decode()
         assert 'circuit_breaker_state{service="fakedb"} 2.0' in metrics
         assert 'circuit_breaker_transitions_total{service="fakedb",state="opened"} 1.0' in metrics
+
+
+async def test_cancelled_calls_do_not_count_as_backend_failures() -> None:
+    """A client that goes away mid-call cancels the handler: no failure for the breaker."""
+    import asyncio
+
+    import pytest
+
+    from devstack.breakers import Breakers
+
+    breakers = Breakers(failure_threshold=2, reset_timeout=30)
+
+    async def slow_call() -> None:
+        async with breakers.guard("slowdb", 5):
+            await asyncio.sleep(10)
+
+    for _ in range(3):
+        task = asyncio.create_task(slow_call())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert breakers.state("slowdb") == "closed"
+    async with breakers.guard("slowdb", 5):
+        pass

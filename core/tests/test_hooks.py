@@ -279,7 +279,7 @@ async def test_failing_startup_marks_plugin_failed_when_not_strict() -> None:
         assert (await client.get("/health/")).status_code == 200
 
     # Quart's test app wraps startup errors in its LifespanError; devstack serve exits non-zero
-    with pytest.raises(Exception, match="plugin 'explodes'.*startup failed: ConnectionError") as raised:
+    with pytest.raises(Exception, match=r"plugin 'explodes'.*startup failed: ConnectionError") as raised:
         async with running_app(plugins={"explodes": Explodes()}, discover=False, strict=True):
             pass
     assert "secret-password-123" not in str(raised.value)

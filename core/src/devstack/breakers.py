@@ -32,6 +32,8 @@ class Breakers:
 
     ``failure_threshold`` consecutive failures open a breaker; after ``reset_timeout``
     seconds one trial call is let through (half-open); its success closes the breaker.
+    A call cancelled from outside (the client went away, the server is stopping) says
+    nothing about the backend and is not counted as a failure.
     """
 
     def __init__(self, failure_threshold: int, reset_timeout: float) -> None:
@@ -40,7 +42,7 @@ class Breakers:
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=failure_threshold,
             default_ttl=reset_timeout,
-            exclude=[(ApiError, is_client_error)],
+            exclude=[(ApiError, is_client_error), asyncio.CancelledError],
         )
         self._factory.add_listener(self._on_event)
         self._listeners: list[StateListener] = []

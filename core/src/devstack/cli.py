@@ -128,10 +128,30 @@ def describe_settings(owner: str, model: type[BaseSettings], instance: BaseSetti
             shown: Any = "***" if value else ""
         else:
             shown = str(value) if isinstance(value, Path) else value
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, SecretStr) or name in ("password", "token", "secret_id") or "password" in name:
+            default = "***" if default else ""
+        elif isinstance(default, Path):
+            default = str(default)
         rows.append(
-            {"owner": owner, "env": f"{prefix}{name}".upper(), "value": shown, "description": field.description or ""}
+            {
+                "owner": owner,
+                "env": f"{prefix}{name}".upper(),
+                "value": shown,
+                "default": default,
+                "description": field.description or "",
+            }
         )
     return rows
+
+
+def settings_markdown(rows: list[dict[str, Any]]) -> str:
+    """The settings as a Markdown table (defaults, as the README shows them)."""
+    lines = ["| owner | environment variable | default | meaning |", "|---|---|---|---|"]
+    for row in rows:
+        default = json.dumps(row["default"], default=str)
+        lines.append(f"| {row['owner']} | `{row['env']}` | `{default}` | {row['description']} |")
+    return "\n".join(lines)
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
@@ -140,11 +160,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
     app = build_app(strict=False)
     state = state_of(app)
-    rows = describe_settings("core", CoreSettings, state.settings)
+    rows = describe_settings("core", CoreSettings, CoreSettings())
     for owner, model in sorted(state.settings_models.items()):
         rows += describe_settings(owner, model, state.host.settings(model))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if args.markdown:
+        print(settings_markdown(rows))
         return 0
     for row in rows:
         print(f"{row['owner']:<10} {row['env']:<36} {json.dumps(row['value'], default=str):<40} {row['description']}")
@@ -181,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
 
     settings = sub.add_parser("settings", help="every setting, its environment variable and value")
     settings.add_argument("--json", action="store_true")
+    settings.add_argument("--markdown", action="store_true", help="defaults as a Markdown table (for the README)")
     settings.set_defaults(func=cmd_settings)
     return top
 

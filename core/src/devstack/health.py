@@ -38,6 +38,10 @@ class HealthChecks:
                 body = dict(await check.probe())
             if body.get("status") not in ("healthy", "unhealthy"):
                 body = {"status": "unhealthy", "error": f"{name} health check returned an invalid answer"}
+            elif isinstance(body.get("details"), dict):
+                # the breaker state goes only where the body already nests details (vault):
+                # reference bodies have fixed key sets; elsewhere see GET / and /metrics
+                body["details"] = {**body["details"], "circuit_breaker": self._breakers.state(name)}
         except TimeoutError:
             body = {"status": "unhealthy", "error": f"{name} health check timed out"}
         except Exception as exc:  # noqa: BLE001 - a probe's failure is reported, not raised

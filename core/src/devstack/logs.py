@@ -1,11 +1,27 @@
-"""JSON logs: one object per line, with the request id of the request being served."""
+"""JSON logs: one object per line, with the request id of the request being served.
+
+The formatter is also a redaction safety net: whatever a caller puts in a record,
+
+- a field whose name looks like a credential (password, passwd, pwd, token, secret,
+  authorization, api key, credential, private key) is written as ``"***"``, at any
+  depth of dicts, and in ``(name, value)`` header pairs;
+- ``Authorization: ...`` / ``X-API-Key: ...`` / ``password=...``-like text and the
+  password of a ``scheme://user:password@host`` URL are masked inside strings;
+- every value registered with :func:`register_secret` (API keys, ...) is masked
+  wherever it appears.
+
+Hypercorn's own loggers propagate to the same handler (``devstack serve`` hands
+Hypercorn the ``hypercorn.error`` logger itself, so each line is written once).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+from itertools import islice
 from typing import Any
 
 from devstack.context import current_request_id
@@ -13,6 +29,78 @@ from devstack.context import current_request_id
 STANDARD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
 )
+MASK = "***"
+SENSITIVE_NAME = re.compile(
+    r"password|passwd|passphrase|^pass$|pwd|token|secret|authori[sz]ation|api[-_ ]?key|credential|private[-_ ]?key"
+    r"|cookie",
+    re.IGNORECASE,
+)
+SENSITIVE_TEXT = re.compile(
+    r"(?P<name>authorization|x-api-key|api[-_]?key|password|passwd|pwd|token|secret)"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>(?:bearer\s+|basic\s+)?[^\s,;\"'&]+)",
+    re.IGNORECASE,
+)
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<value>[^@\s]+)(?=@)")
+MIN_SECRET_LENGTH = 4
+
+FIRST_EXTRA = len(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)))
+SCALARS = frozenset({int, float, bool})
+ENCODER = json.JSONEncoder(default=str)
+
+_secrets: set[str] = set()
+_name_cache: dict[str, bool] = {}
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever it would appear in a log line from now on."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        _secrets.add(value)
+
+
+def sensitive_name(name: str) -> bool:
+    known = _name_cache.get(name)
+    if known is None:
+        known = SENSITIVE_NAME.search(name) is not None
+        if len(_name_cache) < 4096:
+            _name_cache[name] = known
+    return known
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with credential-looking fragments and registered secrets masked."""
+    if ("=" in text or ":" in text) and (
+        SENSITIVE_TEXT.search(text) is not None or URL_PASSWORD.search(text) is not None
+    ):
+        text = SENSITIVE_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+        text = URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` safe to log (see the module's docstring)."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if depth > 8:
+        return MASK
+    if isinstance(value, dict):
+        return {
+            key: MASK if isinstance(key, str) and sensitive_name(key) else redact(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and isinstance(value[0], (str, bytes)):
+            name = value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
+            if sensitive_name(name):
+                return [name, MASK]
+        return [redact(item, depth + 1) for item in value]
+    if isinstance(value, bytes):
+        return scrub_text(value.decode("utf-8", "replace"))
+    return scrub_text(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,22 +108,69 @@ class JsonFormatter(logging.Formatter):
     every ``extra`` field. Exception tracebacks are reduced to the exception's type, so
     that no driver message (which may carry a credential) reaches the log."""
 
+    _second = -1
+    _second_text = ""
+
+    def timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime once per second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self.timestamp(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": scrub_text(record.getMessage()),
         }
         request_id = getattr(record, "request_id", None) or current_request_id()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in STANDARD_ATTRIBUTES and key not in entry:
+        # a record's own attributes come first, the ``extra`` fields after them
+        for key, value in islice(record.__dict__.items(), FIRST_EXTRA, None):
+            if key in STANDARD_ATTRIBUTES or key in entry:
+                continue
+            if sensitive_name(key):
+                entry[key] = MASK
+            elif value is None or type(value) in SCALARS:
                 entry[key] = value
+            else:
+                entry[key] = redact(value)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error_type"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        return ENCODER.encode(entry)
+
+
+class FastRecords:
+    """Cheap records of one fixed message (the per-request line).
+
+    A record is a real ``LogRecord`` that goes through the logger's filters and every
+    handler, but is built from a template instead of ``Logger.makeRecord`` (no caller
+    frame walk, no thread and process lookups per request).
+    """
+
+    def __init__(self, logger: logging.Logger, message: str, level: int = logging.INFO) -> None:
+        self.logger = logger
+        self.level = level
+        record = logging.LogRecord(logger.name, level, __file__, 0, message, None, None)
+        self.template = dict(vars(record))
+
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(self.level)
+
+    def emit(self, fields: dict[str, Any]) -> None:
+        """Log the message with ``fields`` as extras (the caller checked ``enabled()``)."""
+        now = time.time()
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        values = record.__dict__
+        values.update(self.template)
+        values["created"] = now
+        values["msecs"] = (now - int(now)) * 1000
+        values["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        values.update(fields)
+        self.logger.handle(record)
 
 
 def configure_logging(level: str) -> None:
@@ -50,3 +185,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("hypercorn.access", "aiormq", "aio_pika", "hvac", "pymongo", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Hypercorn's error logger writes through this handler only (no handler of its own)
+    hypercorn_error = logging.getLogger("hypercorn.error")
+    for existing in list(hypercorn_error.handlers):
+        hypercorn_error.removeHandler(existing)
+    hypercorn_error.propagate = True

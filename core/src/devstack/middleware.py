@@ -1,25 +1,142 @@
-"""The request pipeline: request id, validation against the contract, error envelope,
-response headers, metrics and the per-request log line."""
+"""The request pipeline, the same for every route of core and of every plugin.
+
+Before the handler, in this order:
+
+1. request id (a valid client ``X-Request-ID`` of at most 128 safe characters is kept,
+   otherwise one is generated) and the route template;
+2. CORS preflights (``OPTIONS`` + ``Origin`` + ``Access-Control-Request-Method``) are
+   answered here, for every path;
+3. rate limit of the request's class for the client address (429);
+4. API key, when enabled (401);
+5. request body (POST, PUT, PATCH; other methods' bodies are never read): a content
+   type other than JSON, form, multipart or text/plain is refused (415); the body is read
+   with the size limit enforced while reading, so that a chunked body without
+   Content-Length is cut off too (413);
+6. validation of path, query and JSON body against the contract (422).
+
+After it: ``X-Request-ID``, ``X-Response-Time``, the ``X-RateLimit-*`` headers, the CORS
+headers, metrics and one JSON log line (request_id, method, route, status,
+duration_ms, plugin).
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from devstack.apikeys import ApiKeys
 from devstack.app import state_of
 from devstack.context import set_request_id
-from devstack.errors import ApiError, InternalServerError, PayloadTooLarge, error_for_status
+from devstack.cors import Cors
+from devstack.errors import (
+    ApiError,
+    InternalServerError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_for_status,
+)
+from devstack.logs import FastRecords
+from devstack.metrics import CoreMetrics
+from devstack.ratelimit import RateLimiterService, limit_class
+from devstack.shutdown import InFlight, install_in_flight
+from devstack.tls import TlsManager
+from devstack.validation import OperationValidator
 
 log = logging.getLogger("devstack.request")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNMATCHED = "unmatched"
+ALLOWED_CONTENT_TYPES = frozenset(
+    {"application/json", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+EXTENSION = "devstack.pipeline"
+
+
+@dataclass
+class Pipeline:
+    """The production components of one application (``app.extensions["devstack.pipeline"]``)."""
+
+    cors: Cors
+    limiter: RateLimiterService
+    api_keys: ApiKeys
+    in_flight: InFlight
+    tls: TlsManager | None = None
+
+
+class RouteInfo:
+    """What the pipeline needs about one (method, route template), computed once."""
+
+    __slots__ = (
+        "_method",
+        "_requests",
+        "_route",
+        "_statuses",
+        "duration",
+        "in_progress",
+        "limit_class",
+        "owner",
+        "validator",
+    )
+
+    def __init__(
+        self, method: str, route: str, owner: str | None, metrics: CoreMetrics, validator: OperationValidator | None
+    ) -> None:
+        self.owner = owner
+        self.validator = validator
+        self.limit_class = limit_class(route)
+        self.in_progress = metrics.in_progress.labels(method, route)
+        self.duration = metrics.duration.labels(method, route)
+        self._requests = metrics.requests
+        self._statuses: dict[int, Any] = {}
+        self._method, self._route = method, route
+
+    def count(self, status: int) -> None:
+        counter = self._statuses.get(status)
+        if counter is None:
+            counter = self._requests.labels(self._method, self._route, str(status))
+            self._statuses[status] = counter
+        counter.inc()
+
+
+class RouteCache:
+    """RouteInfo per (method, route); methods outside the usual ones are not kept."""
+
+    def __init__(
+        self,
+        owners: dict[tuple[str, str], str],
+        metrics: CoreMetrics,
+        validators: dict[tuple[str, str], OperationValidator],
+    ) -> None:
+        self._owners = owners
+        self._validators = validators
+        self._metrics = metrics
+        self._entries: dict[tuple[str, str], RouteInfo] = {}
+
+    def get(self, method: str, route: str) -> RouteInfo:
+        key = (method, route)
+        info = self._entries.get(key)
+        if info is None:
+            operation = ("GET" if method == "HEAD" else method, route)
+            validator = self._validators.get(operation) if route != UNMATCHED else None
+            info = RouteInfo(method, route, self._owners.get(operation), self._metrics, validator)
+            if method in KNOWN_METHODS:
+                self._entries[key] = info
+        return info
+
+
+def pipeline_of(app: Quart) -> Pipeline:
+    pipeline: Pipeline = app.extensions[EXTENSION]
+    return pipeline
 
 
 def error_response(exc: ApiError) -> Response:
@@ -30,59 +147,180 @@ def error_response(exc: ApiError) -> Response:
     return response
 
 
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def append_headers(response: Response, items: list[tuple[str, str]]) -> None:
+    """Add headers whose values core made itself (no CR/LF possible): straight onto
+    werkzeug's header list when it has one, else through ``Headers.extend``."""
+    raw = getattr(response.headers, "_list", None)
+    if isinstance(raw, list):
+        raw.extend(items)
+    else:  # pragma: no cover - another Headers implementation
+        response.headers.extend(items)
+
+
+def unsupported_media_type() -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        "Content type must be one of: application/json, application/x-www-form-urlencoded, "
+        "multipart/form-data, text/plain"
+    )
+
+
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """32 hex characters: a random per-process prefix and a counter (unique, cheap)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
 def install(app: Quart) -> None:
     state = state_of(app)
+    settings = state.settings
     metrics = state.metrics
+    max_body = settings.max_body_bytes
+    cors = Cors(settings.cors_origins)
+    limiter = RateLimiterService(settings, metrics.registry)
+    api_keys = ApiKeys(
+        [key.get_secret_value() for key in settings.api_keys],
+        settings.api_keys_secret,
+        settings.api_key_exempt,
+        settings.api_keys_refresh,
+        state.host.secrets,
+    )
+    pipeline = Pipeline(cors=cors, limiter=limiter, api_keys=api_keys, in_flight=install_in_flight(app))
+    app.extensions[EXTENSION] = pipeline
+    limiting = limiter.enabled
+    checking_keys = api_keys.enabled
+    clients = limiter.clients
+    rule_paths = state.rule_paths
+    routes = RouteCache(state.route_owners, metrics, state.validators)
+    request_lines = FastRecords(log, "request")
 
     @app.before_request
-    async def begin_request() -> None:
-        g.started = time.perf_counter()
-        offered = request.headers.get("X-Request-ID", "")
-        g.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
-        set_request_id(g.request_id)
-        rule = request.url_rule
-        g.route = state.rule_paths.get(rule.rule, rule.rule) if rule is not None else UNMATCHED
-        metrics.in_progress.labels(request.method, g.route).inc()
-        g.counted_in_progress = True
-        if rule is None:
-            return
-        method = "GET" if request.method == "HEAD" else request.method
-        validator = state.validators.get((method, g.route))
-        if validator is None:
-            return
-        g.devstack_validated = validator.check_parameters(request.view_args or {}, request.args)
+    async def begin_request() -> Response | None:
+        started = time.perf_counter()
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        ctx.started = started
+        headers = req.headers
+        offered = headers.get("X-Request-ID")
+        request_id = offered if offered and REQUEST_ID.fullmatch(offered) else new_request_id()
+        ctx.request_id = request_id
+        set_request_id(request_id)
+        rule = req.url_rule
+        route = rule_paths.get(rule.rule, rule.rule) if rule is not None else UNMATCHED
+        ctx.route = route
+        method = req.method
+        info = routes.get(method, route)
+        ctx.route_info = info
+        info.in_progress.inc()
+        ctx.counted_in_progress = True
+
+        if method == "OPTIONS":
+            origin = headers.get("Origin")
+            wanted = headers.get("Access-Control-Request-Method")
+            if origin and wanted:
+                ctx.cors_done = True
+                preflight = cors.preflight_headers(origin, wanted, headers.get("Access-Control-Request-Headers"))
+                return Response("", status=204, headers=preflight, content_type="text/plain")
+
+        path = req.path
+        if limiting:
+            client = req.scope.get("client")
+            peer = client[0] if client else "unknown"
+            klass = info.limit_class if rule is not None else limit_class(path)
+            decision = await limiter.hit(klass, clients.of(peer, headers.get("X-Forwarded-For")))
+            if decision is not None:
+                if not decision.allowed:
+                    raise decision.error()  # carries the X-RateLimit-* headers itself
+                ctx.rate_limit_headers = decision.header_list()
+
+        if checking_keys:
+            await api_keys.check(path, headers.get("X-API-Key"))
+
+        if method in BODY_METHODS:  # other methods' bodies are never read
+            declared = req.content_length or "Transfer-Encoding" in headers
+            if declared and media_type(req.content_type) not in ALLOWED_CONTENT_TYPES:
+                raise unsupported_media_type()
+            try:
+                raw_body = await req.get_data(cache=True, as_text=False, parse_form_data=False)
+            except RequestEntityTooLarge:
+                raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
+            if raw_body and not declared and media_type(req.content_type) not in ALLOWED_CONTENT_TYPES:
+                raise unsupported_media_type()
+
+        validator = info.validator
+        if validator is None or (rule is None):
+            return None
+        if not validator.parameters and not validator.body_media_types and validator.max_body_bytes is None:
+            return None  # nothing to check; devstack.api.validated() gives empty inputs
+        ctx.devstack_validated = validator.check_parameters(req.view_args or {}, req.args)
         if validator.body_media_types or validator.max_body_bytes is not None:
             try:
-                raw = await request.get_data(cache=True)
+                raw = await req.get_data(cache=True, as_text=False, parse_form_data=False)
             except RequestEntityTooLarge:
-                raise PayloadTooLarge(f"Request body exceeds {state.settings.max_body_bytes} bytes") from None
-            g.devstack_validated.body = validator.check_body(raw, request.content_type or "")
+                raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
+            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "")
+        return None
 
     @app.after_request
     async def finish_request(response: Response) -> Response:
-        started = getattr(g, "started", None)
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        values = ctx.__dict__
+        started = values.get("started")
         elapsed = time.perf_counter() - started if started is not None else 0.0
-        route = getattr(g, "route", UNMATCHED)
-        request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
-        response.headers["X-Request-ID"] = request_id
-        response.headers["X-Response-Time"] = f"{elapsed * 1000:.2f}ms"
-        if getattr(g, "counted_in_progress", False):
-            metrics.in_progress.labels(request.method, route).dec()
-            g.counted_in_progress = False
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.duration.labels(request.method, route).observe(elapsed)
-        fields: dict[str, Any] = {
-            "request_id": request_id,
-            "method": request.method,
-            "route": route,
-            "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 2),
-        }
-        owner = state.route_owners.get(("GET" if request.method == "HEAD" else request.method, route))
-        if owner is not None:
-            fields["plugin"] = owner
-        log.info("request", extra=fields)
+        route = values.get("route", UNMATCHED)
+        request_id = values.get("request_id") or new_request_id()
+        method = req.method
+        extra: list[tuple[str, str]] = [
+            ("X-Request-ID", request_id),
+            ("X-Response-Time", f"{elapsed * 1000:.2f}ms"),
+        ]
+        rate_headers = values.get("rate_limit_headers")
+        if rate_headers is not None:
+            extra += rate_headers
+        origin = req.headers.get("Origin")
+        if origin and not values.get("cors_done"):
+            extra += cors.response_headers(origin)
+        append_headers(response, extra)
+        info = values.get("route_info") or routes.get(method, route)
+        if values.get("counted_in_progress"):
+            info.in_progress.dec()
+            ctx.counted_in_progress = False
+        status = response.status_code
+        info.count(status)
+        info.duration.observe(elapsed)
+        if request_lines.enabled():
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            if info.owner is not None:
+                fields["plugin"] = info.owner
+            request_lines.emit(fields)
         return response
+
+    @app.while_serving
+    async def production_lifecycle() -> Any:
+        """After the plugins' startup: API keys from the secrets provider, the TLS
+        certificate; before their shutdown: stop renewing, close the limiter storage."""
+        if api_keys.secret_name:
+            await api_keys.load()
+        if settings.tls_enabled:
+            pipeline.tls = TlsManager(settings, state.registry, state.host)
+            await pipeline.tls.start()
+        yield
+        if pipeline.tls is not None:
+            await pipeline.tls.stop()
+        await limiter.close()
 
     @app.errorhandler(ApiError)
     async def api_error(exc: ApiError) -> Response:

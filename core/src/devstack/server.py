@@ -1,32 +1,81 @@
-"""``devstack serve``: Hypercorn (uvloop workers) on the plain and, with TLS, the HTTPS port."""
+"""``devstack serve``: Hypercorn (uvloop) on the plain and, with TLS, the HTTPS port.
+
+One process (``--workers 1``, the default) or a parent with N spawned workers sharing
+the listening sockets. In both cases every serving process runs Hypercorn's
+``worker_serve`` with devstack's shutdown trigger (see :mod:`devstack.shutdown`), builds
+its own application (plugins, pools) and, with TLS, obtains its own certificate (see
+:mod:`devstack.tls`). With several workers:
+
+- ``/metrics`` aggregates every worker (prometheus-client multiprocess mode; its
+  directory, ``PROMETHEUS_MULTIPROC_DIR`` or a fresh temporary one, is emptied at start);
+- rate limits are shared when ``DEVSTACK_RATE_LIMIT_STORAGE`` is a Redis URI (with the
+  default memory storage each worker counts on its own).
+
+Hypercorn logs through the ``hypercorn.error`` logger, which has no handler of its own:
+its lines go through devstack's JSON handler, once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-import shutil
+import signal
+import ssl
 import tempfile
+from multiprocessing import get_context
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
+from pathlib import Path
+from typing import Any
 
-from hypercorn.config import Config
-from hypercorn.run import run
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 
+from devstack import tls
+from devstack.logs import configure_logging
 from devstack.settings import CoreSettings
 
+log = logging.getLogger("devstack.server")
 
-def hypercorn_config(settings: CoreSettings) -> Config:
-    config = Config()
+
+class DevstackConfig(Config):
+    """Hypercorn's config, with the TLS context built from devstack's certificate manager.
+
+    The context is created once per listener and kept by the manager, which calls
+    ``load_cert_chain`` on it again when the certificate is renewed.
+    """
+
+    tls_enabled: bool = False
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self.tls_enabled or (self.certfile is not None and self.keyfile is not None)
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        if not self.ssl_enabled:
+            return None
+        manager = tls.current()
+        if manager is None:
+            raise RuntimeError("TLS is enabled but the application obtained no certificate")
+        return manager.context(self.ciphers, list(self.alpn_protocols))
+
+
+def hypercorn_config(settings: CoreSettings) -> DevstackConfig:
+    config = DevstackConfig()
     config.application_path = "devstack.asgi:app"
     config.worker_class = "uvloop"
-    config.workers = settings.workers if settings.workers > 1 else 0
+    config.workers = settings.workers
     config.graceful_timeout = settings.shutdown_grace
     config.accesslog = None
-    config.errorlog = "-"
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.loglevel = settings.log_level.upper()
     config.keep_alive_timeout = 5
     plain = f"{settings.host}:{settings.port}"
     if settings.tls_enabled:
-        if not (settings.tls_cert_file and settings.tls_key_file):
-            raise SystemExit("devstack: TLS is enabled but DEVSTACK_TLS_CERT_FILE / DEVSTACK_TLS_KEY_FILE are not set")
-        config.certfile = str(settings.tls_cert_file)
-        config.keyfile = str(settings.tls_key_file)
+        config.tls_enabled = True
         config.bind = [f"{settings.host}:{settings.https_port}"]
         config.insecure_bind = [plain]
     else:
@@ -35,16 +84,110 @@ def hypercorn_config(settings: CoreSettings) -> Config:
 
 
 def prepare_multiprocess_metrics(settings: CoreSettings) -> None:
-    """With several workers, point prometheus-client at a fresh shared directory."""
+    """With several workers, point prometheus-client at an empty shared directory."""
     if settings.workers <= 1:
         return
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="devstack-metrics-")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def lean_log_records() -> None:
+    """Skip what devstack's JSON lines never show (caller frame, thread, process names):
+    the optimisations of the logging HOWTO, applied in serving processes only."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: ProcessEvent | None = None) -> None:
+    """One serving process: build the app, serve until told to stop, drain, shut down."""
+    import uvloop
+
+    from devstack.app import state_of
+    from devstack.asgi import app
+    from devstack.middleware import pipeline_of
+    from devstack.shutdown import shutdown_trigger
+
+    state = state_of(app)
+    lean_log_records()
+    trigger = shutdown_trigger(
+        app, pipeline_of(app).in_flight, state.settings.shutdown_grace, config, process_event=shutdown_event
+    )
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.get_loop().set_exception_handler(_exception_handler)
+            runner.run(
+                worker_serve(
+                    wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger
+                )
+            )
+    finally:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if isinstance(context.get("exception"), ssl.SSLError):
+        return  # a client's failed handshake
+    loop.default_exception_handler(context)
+
+
+def run_workers(config: DevstackConfig, sockets: Sockets) -> int:
+    """The parent of ``config.workers`` spawned workers (Hypercorn's ``run`` without the
+    reloader, with devstack's worker function)."""
+    ctx = get_context("spawn")
+    shutdown_event = ctx.Event()
+
+    def shutdown(*_: Any) -> None:
+        shutdown_event.set()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: the parent decides
+    processes: list[BaseProcess] = []
+    for _ in range(config.workers):
+        process = ctx.Process(  # type: ignore[attr-defined]
+            target=run_worker, kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown_event}
+        )
+        process.start()
+        processes.append(process)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, shutdown)
+
+    exitcode = 0
+    remaining = list(processes)
+    while remaining:
+        finished = wait([process.sentinel for process in remaining])
+        for worker in list(remaining):
+            if worker.sentinel in finished:
+                worker.join()
+                remaining.remove(worker)
+                if worker.exitcode and not exitcode:
+                    exitcode = worker.exitcode
+                    shutdown_event.set()  # one worker failed: stop the others too
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
+        sock.close()
+    return exitcode
 
 
 def serve() -> int:
     settings = CoreSettings()
+    configure_logging(settings.log_level)
     prepare_multiprocess_metrics(settings)
-    return run(hypercorn_config(settings))
+    config = hypercorn_config(settings)
+    if settings.workers > 1 and settings.rate_limit_enabled and settings.rate_limit_storage.startswith("memory"):
+        log.warning(
+            "rate limits use memory storage: each worker counts on its own; "
+            "set DEVSTACK_RATE_LIMIT_STORAGE=redis://... for one budget",
+            extra={"workers": settings.workers},
+        )
+    sockets = config.create_sockets()
+    if settings.workers <= 1:
+        run_worker(config, sockets)
+        return 0
+    return run_workers(config, sockets)

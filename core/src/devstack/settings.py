@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,10 +54,18 @@ class CoreSettings(BaseSettings):
     rate_limit_health: str = Field("200/minute", description="Limit for /health endpoints")
     rate_limit_metrics: str = Field("1000/minute", description="Limit for /metrics")
     rate_limit_storage: str = Field("memory://", description="limits storage URI, e.g. redis://127.0.0.1:6379/1")
+    rate_limit_strategy: Literal["fixed-window", "moving-window"] = Field(
+        "fixed-window", description="limits strategy: fixed-window (cheapest) or moving-window"
+    )
+    rate_limit_key_prefix: str = Field("devstack-ratelimit", description="Prefix of the rate-limit keys in the storage")
+    rate_limit_storage_timeout: float = Field(
+        0.25, gt=0, description="Seconds a Redis rate-limit storage call may take before the request is let through"
+    )
     trusted_proxies: CsvList = Field(default_factory=list, description="Proxy addresses whose X-Forwarded-For is used")
 
     api_keys: CsvSecrets = Field(default_factory=list, description="Accepted X-API-Key values (empty: off)")
     api_keys_secret: str = Field("", description="Secrets service holding API keys (e.g. devstack-api)")
+    api_keys_refresh: float = Field(300.0, gt=0, description="Seconds between re-reads of the API keys secret")
     api_key_exempt: CsvList = Field(
         default_factory=lambda: ["/health/live", "/health/ready", "/metrics"],
         description="Paths that need no API key",
@@ -66,5 +74,9 @@ class CoreSettings(BaseSettings):
     tls_enabled: bool = Field(False, description="Also serve HTTPS on https_port")
     tls_cert_file: Path | None = Field(None, description="PEM certificate chain (when no plugin issues one)")
     tls_key_file: Path | None = Field(None, description="PEM private key (when no plugin issues one)")
+    tls_renew_before: float = Field(
+        86400.0, gt=0, description="Renew a plugin-issued certificate this many seconds before it expires"
+    )
+    tls_check_interval: float = Field(60.0, gt=0, description="Seconds between checks of the certificate for renewal")
 
     shutdown_grace: float = Field(10.0, gt=0, description="Seconds in-flight requests get on SIGTERM")

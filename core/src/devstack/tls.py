@@ -1,0 +1,232 @@
+"""The HTTPS listener's certificate: where it comes from and how it is renewed.
+
+With ``DEVSTACK_TLS_ENABLED=true`` ``devstack serve`` listens on the plain port and on
+the HTTPS port at once. The certificate comes from the first plugin whose
+``devstack_tls_certificate`` hook answers (the Vault plugin issues one from its PKI), or
+else from ``DEVSTACK_TLS_CERT_FILE`` / ``DEVSTACK_TLS_KEY_FILE``. The hook is called in
+every serving process (each worker) when it starts serving, after the plugins' startup.
+
+No private key is written anywhere readable: a plugin's PEM text is written to 0600
+files inside a fresh 0700 directory only for the duration of ``load_cert_chain`` (the
+``ssl`` module loads certificates from paths only) and removed right after.
+
+Renewal: the ``ssl.SSLContext`` Hypercorn serves with is kept, and ``load_cert_chain`` is
+called again *on that same context*, so every new handshake gets the new certificate
+while established connections keep theirs. A plugin's certificate is renewed once it is
+within its renewal window: the last ``DEVSTACK_TLS_RENEW_BEFORE`` seconds of its
+lifetime, or its last third when that is shorter. Certificate files are reloaded when
+either file changes on disk. Both are checked every ``DEVSTACK_TLS_CHECK_INTERVAL``
+seconds. Only TLS 1.2 and newer are offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import shutil
+import ssl
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devstack.plugins import PluginRegistry
+from devstack.settings import CoreSettings
+
+log = logging.getLogger("devstack.tls")
+
+ALPN_PROTOCOLS = ["h2", "http/1.1"]
+CIPHERS = "ECDHE+AESGCM"
+
+_current: TlsManager | None = None
+
+
+def current() -> TlsManager | None:
+    """The certificate manager of the application served by this process."""
+    return _current
+
+
+def epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def file_signature(*paths: Path) -> tuple[tuple[int, int], ...]:
+    signature = []
+    for path in paths:
+        stat = path.stat()
+        signature.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(signature)
+
+
+def load_pem(context: ssl.SSLContext, certificate_pem: str, private_key_pem: str) -> None:
+    """``load_cert_chain`` from PEM text, through 0600 files that exist only meanwhile."""
+    directory = tempfile.mkdtemp(prefix="devstack-tls-")  # created 0700
+    try:
+        paths = []
+        for name, text in (("cert.pem", certificate_pem), ("key.pem", private_key_pem)):
+            path = os.path.join(directory, name)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(text)
+            paths.append(path)
+        context.load_cert_chain(certfile=paths[0], keyfile=paths[1])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def new_context(ciphers: str = CIPHERS, alpn: list[str] | None = None) -> ssl.SSLContext:
+    """A server context as Hypercorn builds one, TLS 1.2 at least, no certificate yet."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.set_ciphers(ciphers)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION
+    context.set_alpn_protocols(alpn or ALPN_PROTOCOLS)
+    return context
+
+
+class TlsManager:
+    """Obtains the certificate, loads it into the served contexts and renews it."""
+
+    def __init__(self, settings: CoreSettings, registry: PluginRegistry, host: Any) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.host = host
+        self.contexts: list[ssl.SSLContext] = []
+        self.source: str = ""
+        self.provider: str | None = None
+        self.certificate_pem = ""
+        self.private_key_pem = ""
+        self.not_after: float | None = None
+        self.renew_at: float | None = None
+        self.files_signature: tuple[tuple[int, int], ...] = ()
+        self.renewals = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # obtaining ------------------------------------------------------------------------
+    async def from_plugins(self) -> bool:
+        """Ask the plugins for a certificate; True when one answered."""
+        for record, impl in list(self.registry.implementations("devstack_tls_certificate")):
+            try:
+                result = self.registry.invoke(impl, {"host": self.host})
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:  # noqa: BLE001 - a provider failing is logged, not fatal
+                log.error(
+                    "TLS certificate hook failed", extra={"plugin": record.name, "error_type": type(exc).__name__}
+                )
+                continue
+            if result is None:
+                continue
+            now = time.time()
+            not_after = epoch(result.not_after)
+            chain = result.certificate_pem.rstrip("\n") + "\n"
+            if result.ca_chain_pem:
+                chain += result.ca_chain_pem.rstrip("\n") + "\n"
+            self.source, self.provider = "plugin", record.name
+            self.certificate_pem, self.private_key_pem = chain, result.private_key_pem
+            self.not_after = not_after
+            lifetime = max(0.0, not_after - now)
+            self.renew_at = not_after - min(self.settings.tls_renew_before, lifetime / 3)
+            log.info(
+                "TLS certificate obtained",
+                extra={"plugin": record.name, "serial": result.serial, "not_after": result.not_after.isoformat()},
+            )
+            return True
+        return False
+
+    def from_files(self) -> bool:
+        cert, key = self.settings.tls_cert_file, self.settings.tls_key_file
+        if cert is None or key is None:
+            return False
+        self.source, self.provider = "files", None
+        self.files_signature = file_signature(cert, key)
+        return True
+
+    async def start(self) -> None:
+        """Obtain the first certificate (startup of the serving process)."""
+        if not (await self.from_plugins() or self.from_files()):
+            raise RuntimeError(
+                "TLS is enabled but no plugin provides a certificate and "
+                "DEVSTACK_TLS_CERT_FILE / DEVSTACK_TLS_KEY_FILE are not set"
+            )
+        global _current
+        _current = self
+        # fail now, not at the first handshake, when the material does not load
+        self.load(new_context())
+        self._task = asyncio.get_running_loop().create_task(self.renewal_loop())
+
+    async def stop(self) -> None:
+        global _current
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if _current is self:
+            _current = None
+
+    # loading --------------------------------------------------------------------------
+    def load(self, context: ssl.SSLContext) -> None:
+        if self.source == "plugin":
+            load_pem(context, self.certificate_pem, self.private_key_pem)
+        else:
+            context.load_cert_chain(certfile=str(self.settings.tls_cert_file), keyfile=str(self.settings.tls_key_file))
+
+    def context(self, ciphers: str = CIPHERS, alpn: list[str] | None = None) -> ssl.SSLContext:
+        """A context for a listener, kept so that renewals reach it."""
+        context = new_context(ciphers, alpn)
+        self.load(context)
+        self.contexts.append(context)
+        return context
+
+    def reload_contexts(self) -> None:
+        for context in self.contexts:
+            self.load(context)
+        self.renewals += 1
+
+    # renewing -------------------------------------------------------------------------
+    def due(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        if self.source == "plugin":
+            return self.renew_at is not None and now >= self.renew_at
+        if self.source == "files":
+            cert, key = self.settings.tls_cert_file, self.settings.tls_key_file
+            try:
+                return cert is not None and key is not None and file_signature(cert, key) != self.files_signature
+            except OSError:
+                return False
+        return False
+
+    async def renew(self) -> bool:
+        """Renew when due; True when the served contexts got a new certificate."""
+        if not self.due():
+            return False
+        if self.source == "plugin":
+            if not await self.from_plugins():
+                log.warning("TLS certificate renewal failed; keeping the current one")
+                return False
+        else:
+            if not self.from_files():
+                return False
+        try:
+            self.reload_contexts()
+        except (OSError, ssl.SSLError) as exc:
+            log.error("TLS certificate could not be loaded", extra={"error_type": type(exc).__name__})
+            return False
+        log.info("TLS certificate renewed", extra={"source": self.source, "provider": self.provider})
+        return True
+
+    async def renewal_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tls_check_interval)
+            try:
+                await self.renew()
+            except Exception as exc:  # noqa: BLE001 - keep serving with the current certificate
+                log.error("TLS renewal check failed", extra={"error_type": type(exc).__name__})

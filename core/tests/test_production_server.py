@@ -1,0 +1,177 @@
+"""Against a real ``devstack serve`` (Hypercorn) process: chunked bodies, Hypercorn's log,
+graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from production_support import get, server_env
+
+from devstack.testing import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before the headers: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status, headers, body
+
+
+def chunked_post(port: int, total: int, chunk: int = 256 * 1024) -> tuple[tuple[int, dict[str, str], bytes], int]:
+    """POST ``total`` bytes chunked (no Content-Length); returns the response and how many
+    bytes could be sent before the server cut the upload off."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    sent = {"bytes": 0}
+
+    def upload() -> None:
+        try:
+            sock.sendall(
+                b"POST /testkit/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            piece = b"x" * chunk
+            while sent["bytes"] < total:
+                size = min(chunk, total - sent["bytes"])
+                sock.sendall(b"%x\r\n" % size + piece[:size] + b"\r\n")
+                sent["bytes"] += size
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # cut off by the server
+
+    sender = threading.Thread(target=upload, daemon=True)
+    sender.start()
+    try:
+        response = read_response(sock)
+    finally:
+        sender.join(5)
+        sock.close()
+    return response, sent["bytes"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with ServerProcess(env=server_env()) as process:
+        yield process
+
+
+def test_chunked_body_within_the_limit_is_read(server: ServerProcess) -> None:
+    (status, headers, body), _sent = chunked_post(server.port, 3 * 1024 * 1024)
+    assert status == 200
+    assert json.loads(body) == {"received": 3 * 1024 * 1024}
+    assert headers["x-request-id"]
+
+
+def test_chunked_body_over_10_mb_is_cut_off_with_413(server: ServerProcess) -> None:
+    total = 64 * 1024 * 1024
+    (status, headers, body), sent = chunked_post(server.port, total)
+    assert status == 413
+    envelope = json.loads(body)
+    assert envelope["error"] == "PayloadTooLargeError"
+    assert envelope["request_id"] == headers["x-request-id"]
+    assert sent < total  # the server did not read the whole upload
+
+
+def test_content_length_over_the_limit_is_refused_before_the_body(server: ServerProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(
+            b"POST /testkit/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 20000000\r\n\r\n{"
+        )
+        status, _headers, body = read_response(sock)
+    finally:
+        sock.close()
+    assert status == 413
+    assert json.loads(body)["status_code"] == 413
+
+
+def test_unsupported_media_type_over_http(server: ServerProcess) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("POST", "/testkit/echo", body=b"<x/>", headers={"Content-Type": "application/xml"})
+    answer = connection.getresponse()
+    assert answer.status == 415
+    assert json.loads(answer.read())["error"] == "UnsupportedMediaTypeError"
+    connection.close()
+
+
+def test_every_log_line_is_json_and_hypercorn_logs_once(server: ServerProcess) -> None:
+    get(server.port, "/health/", {"X-Request-ID": "log-check-1"})
+    time.sleep(0.2)
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    running = [e for e in entries if e["message"].startswith("Running on http://")]
+    assert len(running) == 1
+    assert running[0]["logger"] == "hypercorn.error"
+    request_lines = [e for e in entries if e.get("request_id") == "log-check-1"]
+    assert [e["message"] for e in request_lines] == ["request"]
+    assert request_lines[0]["route"] == "/health/"
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_zero() -> None:
+    process = ServerProcess(env=server_env(TESTKIT_SLOW_SECONDS="2", DEVSTACK_SHUTDOWN_GRACE="10")).start()
+    try:
+        assert process.process is not None
+        keep_alive = http.client.HTTPConnection("127.0.0.1", process.port, timeout=10)
+        keep_alive.request("GET", "/health/ready")
+        first = keep_alive.getresponse()
+        first.read()
+        assert first.status == 200
+
+        slow_result: dict[str, Any] = {}
+
+        def slow_request() -> None:
+            try:
+                slow_result["answer"] = get(process.port, "/health/slow", timeout=15)
+            except OSError as exc:  # pragma: no cover - reported by the assertion below
+                slow_result["error"] = exc
+
+        slow = threading.Thread(target=slow_request)
+        slow.start()
+        time.sleep(0.5)  # the slow request is in flight
+        process.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+
+        keep_alive.request("GET", "/health/ready")  # on the connection opened before SIGTERM
+        ready = keep_alive.getresponse()
+        assert ready.status == 503
+        assert json.loads(ready.read()) == {"status": "not_ready", "reason": "shutting_down", "failing": []}
+        keep_alive.close()
+
+        slow.join(15)
+        assert "error" not in slow_result
+        status, _headers, body = slow_result["answer"]
+        assert status == 200
+        assert json.loads(body) == {"status": "healthy"}
+
+        assert process.process.wait(15) == 0
+        log = [json.loads(line) for line in process.log().splitlines() if line.strip()]
+        messages = [entry["message"] for entry in log]
+        assert "testkit shutdown" in messages  # the plugins' shutdown hooks ran
+        drained = messages.index("requests drained; closing")
+        assert messages.index("shutdown requested: not ready, draining requests in flight") < drained
+        assert drained < messages.index("testkit shutdown")
+    finally:
+        process.stop()
