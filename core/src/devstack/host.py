@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings
 from devstack.breakers import Breakers
 from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache
 from devstack.context import current_request_id
+from devstack.logs import register_secret, sensitive_name
 from devstack.plugins import PluginRegistry
 from devstack.settings import CoreSettings
 
@@ -58,7 +59,11 @@ class Host:
         for answer in self._registry.call_each_async("devstack_secrets", service=service, host=self):
             result = await answer
             if result is not None:
-                return {str(k): str(v) for k, v in result.items()}
+                answer = {str(k): str(v) for k, v in result.items()}
+                for key, value in answer.items():
+                    if sensitive_name(key):
+                        register_secret(value)  # the log redaction masks it from now on
+                return answer
         return None
 
     # backend calls --------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""devstack plugin serving MySQL examples from one aiomysql pool per application."""

@@ -1,0 +1,1 @@
+"""devstack plugin serving PostgreSQL examples from one asyncpg pool per application."""

@@ -1,0 +1,74 @@
+"""The hook implementations of the postgres plugin (the entry point target)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from quart import Blueprint
+
+from devstack import hookimpl
+from devstack.api import HealthCheck, Host
+from devstack_postgres.routes import build_blueprint
+from devstack_postgres.service import SERVICE, PostgresService
+from devstack_postgres.settings import PostgresSettings
+
+
+def service_of(host: Host) -> PostgresService:
+    """This application's service, created on first use."""
+    service = host.extensions.get(SERVICE)
+    if not isinstance(service, PostgresService):
+        service = host.extensions[SERVICE] = PostgresService(host)
+    return service
+
+
+@hookimpl
+def devstack_settings() -> type[PostgresSettings]:
+    return PostgresSettings
+
+
+@hookimpl
+def devstack_routes(host: Host) -> Blueprint:
+    return build_blueprint(service_of(host))
+
+
+@hookimpl
+def devstack_health_checks(host: Host) -> Iterable[HealthCheck]:
+    service = service_of(host)
+    return [
+        HealthCheck(
+            name=SERVICE,
+            probe=service.probe,
+            timeout=service.settings.timeout + 1.0,
+            critical=True,
+            description="SELECT version() on a pooled connection",
+        )
+    ]
+
+
+@hookimpl
+def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
+    service_of(host).metrics.bind(registry)
+
+
+@hookimpl
+async def devstack_startup(host: Host) -> None:
+    service_of(host).start()
+
+
+@hookimpl
+async def devstack_shutdown(host: Host) -> None:
+    await service_of(host).stop()
+
+
+@hookimpl
+def devstack_contract() -> Traversable:
+    return files("devstack_postgres") / "contract.yaml"
+
+
+@hookimpl
+def devstack_root_info(host: Host) -> Mapping[str, Any]:
+    return {"examples": {"databases": "/examples/database"}, "security": {"circuit_breakers": {"services": [SERVICE]}}}
