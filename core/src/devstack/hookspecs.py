@@ -125,6 +125,7 @@ def devstack_secrets(service: str, host: Host) -> Awaitable[Mapping[str, str] | 
     provider installed (or every provider answering None) ``host.secrets`` returns
     None and the plugin falls back to its own settings.
     """
+    raise NotImplementedError  # a specification: plugins implement it
 
 
 @hookspec
@@ -177,3 +178,4 @@ def devstack_tls_certificate(host: Host) -> Awaitable[TlsMaterial | None]:
     None when this plugin does not provide certificates. Without any provider the
     listener uses the certificate and key files from the settings.
     """
+    raise NotImplementedError  # a specification: plugins implement it

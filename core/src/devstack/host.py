@@ -59,11 +59,11 @@ class Host:
         for answer in self._registry.call_each_async("devstack_secrets", service=service, host=self):
             result = await answer
             if result is not None:
-                answer = {str(k): str(v) for k, v in result.items()}
-                for key, value in answer.items():
+                credentials = {str(k): str(v) for k, v in result.items()}
+                for key, value in credentials.items():
                     if sensitive_name(key):
                         register_secret(value)  # the log redaction masks it from now on
-                return answer
+                return credentials
         return None
 
     # backend calls --------------------------------------------------------------------

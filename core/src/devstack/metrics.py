@@ -91,6 +91,6 @@ class CoreMetrics:
         """The Prometheus text of this process, or of every worker in multiprocess mode."""
         if multiprocess_dir():
             aggregate = CollectorRegistry()
-            MultiProcessCollector(aggregate)
+            MultiProcessCollector(aggregate)  # type: ignore[no-untyped-call]
             return generate_latest(aggregate)
         return generate_latest(self.registry)

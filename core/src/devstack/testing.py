@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from quart import Quart
-from quart.testing import QuartClient
+from quart.typing import TestClientProtocol
 
 from devstack.app import create_app, state_of
 from devstack.plugins import PluginRegistry
@@ -53,7 +53,7 @@ async def running_app(
     discover: bool = True,
     strict: bool = True,
     **core_settings: Any,
-) -> AsyncIterator[tuple[Quart, QuartClient]]:
+) -> AsyncIterator[tuple[Quart, TestClientProtocol]]:
     """A started application and its test client.
 
     ``env`` is applied while the app is built and served (plugin settings read it).

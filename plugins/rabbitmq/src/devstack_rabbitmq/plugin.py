@@ -1,0 +1,73 @@
+"""The hook implementations of the RabbitMQ plugin (entry point ``rabbitmq``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from pydantic_settings import BaseSettings
+from quart import Blueprint
+
+from devstack import hookimpl
+from devstack.api import HealthCheck, Host
+from devstack_rabbitmq.metrics import RabbitMQMetrics
+from devstack_rabbitmq.routes import build_blueprint
+from devstack_rabbitmq.service import MANAGEMENT_SERVICE, SERVICE, service_of
+from devstack_rabbitmq.settings import RabbitMQSettings
+
+HEALTH_TIMEOUT = 5.0
+
+
+@hookimpl
+def devstack_settings() -> type[BaseSettings]:
+    return RabbitMQSettings
+
+
+@hookimpl
+def devstack_routes(host: Host) -> Blueprint:
+    return build_blueprint(service_of(host))
+
+
+@hookimpl
+def devstack_health_checks(host: Host) -> list[HealthCheck]:
+    service = service_of(host)
+    return [
+        HealthCheck(
+            name=SERVICE,
+            probe=service.health,
+            timeout=HEALTH_TIMEOUT,
+            critical=True,
+            description="AMQP connection to RabbitMQ opens a channel",
+        )
+    ]
+
+
+@hookimpl
+def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
+    service_of(host).metrics = RabbitMQMetrics(registry)
+
+
+@hookimpl
+async def devstack_startup(host: Host) -> None:
+    await service_of(host).start()
+
+
+@hookimpl
+async def devstack_shutdown(host: Host) -> None:
+    await service_of(host).stop()
+
+
+@hookimpl
+def devstack_contract() -> Traversable:
+    return files("devstack_rabbitmq") / "contract.yaml"
+
+
+@hookimpl
+def devstack_root_info(host: Host) -> Mapping[str, Any]:
+    return {
+        "examples": {"messaging": "/examples/messaging"},
+        "security": {"circuit_breakers": {"services": [SERVICE, MANAGEMENT_SERVICE]}},
+    }
