@@ -1,0 +1,1 @@
+"""devstack plugin: Redis cache examples, Redis Cluster management and the shared cache."""

@@ -1,0 +1,70 @@
+"""Settings: REDIS_NODES parsing, a password in REDIS_URL kept secret, bad values refused."""
+
+from __future__ import annotations
+
+import pytest
+from devstack_redis.settings import NodeAddress, RedisSettings
+from pydantic import ValidationError
+
+from devstack.testing import environment, running_app
+
+
+def test_nodes_are_parsed_in_order() -> None:
+    with environment({"REDIS_NODES": "redis-1=127.0.0.1:7001, redis-2=127.0.0.1:7002,127.0.0.1:7003"}):
+        settings = RedisSettings()
+    assert settings.nodes == [
+        NodeAddress("redis-1", "127.0.0.1", 7001),
+        NodeAddress("redis-2", "127.0.0.1", 7002),
+        NodeAddress("redis-3", "127.0.0.1", 7003),
+    ]
+    assert settings.cluster_mode
+    assert settings.cluster_secret_service() == "redis-1"
+    assert str(settings.nodes[0]) == "redis-1=127.0.0.1:7001"
+
+
+def test_empty_nodes_mean_standalone() -> None:
+    with environment({"REDIS_NODES": "", "REDIS_URL": "redis://127.0.0.1:6380/1"}):
+        settings = RedisSettings()
+    assert settings.nodes == []
+    assert not settings.cluster_mode
+    assert settings.standalone_address() == ("127.0.0.1", 6380)
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    ["redis-1=127.0.0.1", "redis-1=127.0.0.1:0", "bad name=127.0.0.1:7001", "a=h:1,a=h:2", "x=:7001"],
+)
+def test_bad_nodes_are_refused(nodes: str) -> None:
+    with environment({"REDIS_NODES": nodes}), pytest.raises(ValidationError):
+        RedisSettings()
+
+
+@pytest.mark.parametrize("name", ["REDIS_KEY_PREFIX", "REDIS_EXAMPLES_PREFIX"])
+def test_prefixes_cannot_hold_glob_characters(name: str) -> None:
+    with environment({name: "a*b"}), pytest.raises(ValidationError):
+        RedisSettings()
+
+
+def test_password_in_the_url_becomes_a_secret() -> None:
+    with environment({"REDIS_URL": "redis://app:s3cr%40t@127.0.0.1:6379/2", "REDIS_PASSWORD": None}):
+        settings = RedisSettings()
+    assert settings.url == "redis://app@127.0.0.1:6379/2"
+    assert settings.password is not None
+    assert settings.password.get_secret_value() == "s3cr@t"
+    assert "s3cr" not in repr(settings)
+
+
+async def test_invalid_settings_fail_the_plugin_in_strict_mode() -> None:
+    with pytest.raises(Exception, match="redis"):
+        async with running_app(env={"REDIS_NODES": "redis-1=nowhere"}):
+            pass
+
+
+async def test_invalid_settings_leave_the_host_serving_when_not_strict() -> None:
+    async with running_app(env={"REDIS_NODES": "redis-1=nowhere"}, strict=False) as (_app, client):
+        assert (await client.get("/health/")).status_code == 200
+        plugins = await (await client.get("/plugins")).get_json()
+        record = next(plugin for plugin in plugins["plugins"] if plugin["name"] == "redis")
+        assert record["status"] == "failed"
+        assert record["error"] == "settings failed: ValidationError"
+        assert (await client.get("/examples/cache/k")).status_code == 404
