@@ -1,0 +1,70 @@
+"""Stored records: how an API record becomes a MongoDB document and back.
+
+The value is stored as its JSON text (field ``value_json``), never as a sub-document: a
+value such as ``{"$where": "..."}`` or ``{"a.b": 1}`` stays inert data on every MongoDB
+version (field names starting with ``$`` or holding ``.`` are refused or ambiguous in
+some), and it comes back exactly as it was sent (key order, integers beyond 64 bits).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+
+class UnstorableValue(ValueError):
+    """The value has no exact JSON text (NaN, infinite numbers, nesting too deep)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    key: str
+    value: Any
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "value": self.value,
+            "created_at": self.created_at.isoformat(timespec="milliseconds"),
+        }
+
+
+def now() -> datetime:
+    """The current UTC time at BSON's precision (milliseconds), so it reads back equal."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def encode_value(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        raise UnstorableValue("value has no exact JSON text") from None
+
+
+def new_document(key: str, value: Any, created_at: datetime) -> dict[str, Any]:
+    """The document inserted for a record (``_id`` is assigned by the driver)."""
+    return {"key": key, "value_json": encode_value(value), "created_at": created_at}
+
+
+def from_document(document: dict[str, Any]) -> Record | None:
+    """The record a stored document holds, or None for a document of another shape."""
+    oid, key, raw, created_at = (document.get(f) for f in ("_id", "key", "value_json", "created_at"))
+    if not (isinstance(oid, ObjectId) and isinstance(key, str) and isinstance(raw, str)):
+        return None
+    if not isinstance(created_at, datetime):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return Record(id=str(oid), key=key, value=value, created_at=created_at)
