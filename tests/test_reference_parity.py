@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.validation import resolve_refs
+
 from .conftest import SPEC_FILE
 
 NAME_50 = {"minLength": 1, "maxLength": 50, "pattern": "^[a-zA-Z0-9_-]+$"}
@@ -60,9 +62,12 @@ def spec() -> dict[str, Any]:
 
 @pytest.mark.parametrize(("method", "path"), sorted(REFERENCE_OPERATIONS))
 def test_reference_operation_exists_with_same_constraints(method: str, path: str) -> None:
-    operation = spec()["paths"].get(path, {}).get(method.lower())
+    document = spec()
+    path_item = document["paths"].get(path, {})
+    operation = path_item.get(method.lower())
     assert operation is not None, f"{method} {path} is missing"
-    parameters = {(p["in"], p["name"]): p for p in operation.get("parameters", [])}
+    declared = resolve_refs(path_item.get("parameters", []) + operation.get("parameters", []), document)
+    parameters = {(p["in"], p["name"]): p for p in declared}
     for (location, name), constraints in REFERENCE_OPERATIONS[(method, path)].items():
         assert (location, name) in parameters, f"{method} {path} lacks {location} parameter {name}"
         parameter = parameters[(location, name)]

@@ -218,7 +218,10 @@ def register_health_routes(app: Quart, state: DevstackState) -> None:
             )
         app.add_url_rule(rule, f"health_{name}", health_one(name), methods=["GET"])
         register_core_route(state, rule, ["GET"])
-        state.route_owners[key] = state.health.owners[name]
+        owner = state.health.owners[name]
+        state.route_owners[key] = owner
+        if owner in state.registry.records:
+            state.registry.records[owner].routes.append(f"GET {rule}")
         state.contract["paths"].setdefault(rule, {"get": generic_health_operation(name)})
     state.contract["paths"] = dict(sorted(state.contract["paths"].items()))
 
