@@ -22,11 +22,26 @@ def main() -> None:
         baseline = wrk(
             "bare Quart /health/", bare.url + "/health/", connections=args.connections, duration=args.duration
         )
-    with devstack_server() as server:
+    core_only = {"DEVSTACK_DISABLE_PLUGINS": "vault,postgres,mysql,mongodb,redis,rabbitmq"}
+    with devstack_server(core_only) as server:
         results = [
-            wrk("devstack GET /health/", server.url + "/health/", connections=args.connections, duration=args.duration),
             wrk(
-                "devstack GET /health/live",
+                "devstack core only GET /health/",
+                server.url + "/health/",
+                connections=args.connections,
+                duration=args.duration,
+            ),
+        ]
+    with devstack_server() as server:
+        results += [
+            wrk(
+                "devstack all plugins GET /health/",
+                server.url + "/health/",
+                connections=args.connections,
+                duration=args.duration,
+            ),
+            wrk(
+                "devstack all plugins GET /health/live",
                 server.url + "/health/live",
                 connections=args.connections,
                 duration=args.duration,
