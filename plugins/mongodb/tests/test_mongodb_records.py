@@ -216,5 +216,7 @@ async def test_root_info_and_contract(mongo_env: dict[str, str | None]) -> None:
         plugins = await (await client.get("/plugins")).get_json()
         mine = next(p for p in plugins["plugins"] if p["name"] == "mongodb")
         assert mine["status"] == "loaded"
-        assert sorted(mine["routes"]) == sorted([f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query"])
+        assert sorted(mine["routes"]) == sorted(
+            [f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query", "GET /health/mongodb"]
+        )
         assert mine["health_checks"] == ["mongodb"]

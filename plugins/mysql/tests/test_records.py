@@ -289,7 +289,7 @@ async def test_hooks_register_root_info_contract_and_metrics(my_env) -> None:
         record = next(p for p in plugins["plugins"] if p["name"] == "mysql")
         assert record["status"] == "loaded"
         assert record["health_checks"] == ["mysql"]
-        assert set(record["routes"]) == {f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query"}
+        assert set(record["routes"]) == {f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query", "GET /health/mysql"}
 
         await client.get(f"{BASE}/query")
         await client.post(BASE, json={"key": unique_key("m"), "value": 1})

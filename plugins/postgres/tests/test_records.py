@@ -275,7 +275,7 @@ async def test_hooks_register_root_info_contract_and_metrics(pg_env) -> None:
         record = next(p for p in plugins["plugins"] if p["name"] == "postgres")
         assert record["status"] == "loaded"
         assert record["health_checks"] == ["postgres"]
-        assert set(record["routes"]) == {f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query"}
+        assert set(record["routes"]) == {f"GET {BASE}", f"POST {BASE}", f"GET {BASE}/query", "GET /health/postgres"}
 
         await client.get(f"{BASE}/query")
         await client.post(BASE, json={"key": unique_key("m"), "value": 1})
