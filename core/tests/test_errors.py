@@ -137,3 +137,15 @@ async def test_cancelled_calls_do_not_count_as_backend_failures() -> None:
     assert breakers.state("slowdb") == "closed"
     async with breakers.guard("slowdb", 5):
         pass
+
+
+async def test_empty_path_segments_are_a_404_not_a_redirect() -> None:
+    """Regression: "//" in a path (also what "%2F" at the start of a path parameter
+    decodes to) was answered 308 to the path with the slashes merged: another resource
+    (".../secret/%2Fetc%2Fpasswd" redirected to ".../secret/etc/passwd")."""
+    async with running_app(discover=False) as (_, client):
+        for path in ("/health//", "/docs//assets/swagger-ui.css", "/docs/assets//swagger-ui.css"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert set(await response.get_json()) == ENVELOPE_KEYS
+        assert (await client.get("/health/")).status_code == 200

@@ -108,6 +108,22 @@ def test_content_length_over_the_limit_is_refused_before_the_body(server: Server
     assert json.loads(body)["status_code"] == 413
 
 
+def test_the_longest_request_line_the_contract_allows_is_read(server: ServerProcess) -> None:
+    """Regression: a query value of 10,000 characters (what the cache example accepts),
+    percent-encoded UTF-8, is a ~120 KB request line; Hypercorn's 16 KiB default answered
+    it with a bare 431 before devstack saw it. A head over the raised limit still is."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/health/?value=" + "%F0%9F%98%80" * 10_000)
+    answer = connection.getresponse()
+    assert answer.status == 200
+    assert json.loads(answer.read()) == {"status": "ok"}
+    connection.close()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/health/", headers={"X-Big": "a" * (1024 * 1024)})
+    assert connection.getresponse().status == 431
+    connection.close()
+
+
 def test_unsupported_media_type_over_http(server: ServerProcess) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.request("POST", "/testkit/echo", body=b"<x/>", headers={"Content-Type": "application/xml"})

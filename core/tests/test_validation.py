@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from devstack.validation import SchemaValidator, coerce, compile_contract, resolve_refs
 
 DOCUMENT = {
@@ -82,3 +82,76 @@ def test_deeply_nested_json_is_a_422_not_a_crash() -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(ValidationFailed):
         operation.check_body(nested, "application/json")
+
+
+def test_lone_surrogate_escapes_are_not_valid_json() -> None:
+    """Regression: '{"a": "\\ud800"}' parsed into a string no UTF-8 encoder takes; the
+    plugin's driver then failed inside its backend guard: a 503 that counted towards
+    opening the backend's circuit breaker."""
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    operation.max_body_bytes = None
+    for raw in (b'{"v": "\\ud800"}', b'{"v": 1, "w": ["\\uDFFF x"]}', b'{"v": "\\ud83d"}'):
+        with pytest.raises(ValidationFailed) as failure:
+            operation.check_body(raw, "application/json")
+        assert failure.value.errors[0]["type"] == "json_invalid"
+    assert operation.check_body(b'{"v": "\\ud83d\\ude00"}', "application/json") == {"v": "\U0001f600"}
+
+
+OWN_ANSWERS = {
+    "paths": {
+        "/publish": {
+            "post": {
+                "parameters": [
+                    {
+                        "name": "queue",
+                        "in": "query",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^[a-z.]+$",
+                            "allOf": [{"not": {"pattern": "^amq\\."}, "x-error-status": 400}],
+                        },
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "allOf": [
+                                    {
+                                        "minProperties": 1,
+                                        "x-error-status": 400,
+                                        "x-error-message": "Message body must be a non-empty JSON object",
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                },
+            }
+        }
+    }
+}
+
+
+def test_a_rule_of_the_contract_can_name_its_own_answer() -> None:
+    """x-error-status on a subschema: breaking only that rule is answered with that status
+    (the reference's 400 for an empty message), anything else stays a 422."""
+    operation = compile_contract(OWN_ANSWERS)[("POST", "/publish")]
+    with pytest.raises(ApiError) as refused:
+        operation.check_body(b"{}", "application/json")
+    assert refused.value.status_code == 400
+    assert refused.value.message == "Message body must be a non-empty JSON object"
+    with pytest.raises(ValidationFailed):
+        operation.check_body(b"[]", "application/json")
+    assert operation.check_body(b'{"a": 1}', "application/json") == {"a": 1}
+    with pytest.raises(ApiError) as refused:
+        operation.check_parameters({}, {"queue": "amq.x"})
+    assert refused.value.status_code == 400 and not isinstance(refused.value, ValidationFailed)
+    with pytest.raises(ValidationFailed):
+        operation.check_parameters({}, {"queue": "AMQ"})
+    with pytest.raises(ValidationFailed):
+        operation.check_parameters({}, {})
+    assert operation.check_parameters({}, {"queue": "orders.new"}).query == {"queue": "orders.new"}

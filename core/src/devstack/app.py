@@ -90,6 +90,9 @@ def create_app(
     registry.check()
 
     app = Quart("devstack")
+    # "/a//b" is not "/a/b": an empty path segment (from "//" or an encoded "%2F" at the
+    # start of a parameter) is a 404, not a redirect to another resource
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -41,6 +41,9 @@ from devstack.settings import CoreSettings
 log = logging.getLogger("devstack.server")
 
 
+MAX_REQUEST_HEAD = 256 * 1024
+
+
 class DevstackConfig(Config):
     """Hypercorn's config, with the TLS context built from devstack's certificate manager.
 
@@ -73,6 +76,11 @@ def hypercorn_config(settings: CoreSettings) -> DevstackConfig:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.loglevel = settings.log_level.upper()
     config.keep_alive_timeout = 5
+    # The longest request head the contract allows: a 10,000-character query value (the
+    # cache example's), percent-encoded UTF-8 at up to 12 bytes a character, is ~120 KB.
+    # Hypercorn's default (16 KiB) refused such a valid request with a bare 431.
+    config.h11_max_incomplete_size = MAX_REQUEST_HEAD
+    config.h2_max_header_list_size = MAX_REQUEST_HEAD
     plain = f"{settings.host}:{settings.port}"
     if settings.tls_enabled:
         config.tls_enabled = True

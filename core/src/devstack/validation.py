@@ -18,9 +18,11 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from devstack.api import ValidatedRequest
-from devstack.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_for_status
 
 INTEGER = re.compile(r"[+-]?\d{1,18}")
+# a \uD800-\uDFFF escape: only a valid JSON text when it is half of a surrogate pair
+LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 MAX_MESSAGE = 200
 
@@ -82,6 +84,30 @@ def coerce(raw: str, schema: Mapping[str, Any]) -> Any:
     return raw
 
 
+ERROR_STATUS = "x-error-status"
+ERROR_MESSAGE = "x-error-message"
+
+
+def own_answer(errors: list[ValidationError]) -> ApiError | None:
+    """The answer a contract gives to the failure of one rule, when it names one.
+
+    A (sub)schema with ``x-error-status`` (and ``x-error-message``) states that breaking
+    it is answered with that status instead of 422, for the rules the reference API
+    answers so (an empty message: 400). It applies only when every error of the request
+    comes from such a subschema, all with the same answer.
+    """
+    answers = {
+        (error.schema.get(ERROR_STATUS), error.schema.get(ERROR_MESSAGE)) if isinstance(error.schema, dict) else None
+        for error in errors
+    }
+    if len(answers) != 1:
+        return None
+    answer = answers.pop()
+    if answer is None or answer[0] is None:
+        return None
+    return error_for_status(int(answer[0]), answer[1])
+
+
 def short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
@@ -106,14 +132,19 @@ class OperationValidator:
     max_body_bytes: int | None = None
 
     def errors_for(self, validator: Any, value: Any, loc: list[str | int]) -> list[dict[str, Any]]:
+        return self.described(sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)), loc)
+
+    @staticmethod
+    def described(errors: list[ValidationError], loc: list[str | int]) -> list[dict[str, Any]]:
         return [
             {"loc": loc + list(error.absolute_path), "msg": short(error.message), "type": str(error.validator)}
-            for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+            for error in errors
         ]
 
     def check_parameters(self, view_args: Mapping[str, Any], query: Any) -> ValidatedRequest:
         result = ValidatedRequest()
         errors: list[dict[str, Any]] = []
+        raw_errors: list[ValidationError] = []
         for param in self.parameters:
             if param.location == "path":
                 raw = view_args.get(param.name)
@@ -130,12 +161,14 @@ class OperationValidator:
                     target[param.name] = param.schema["default"]
                 continue
             value = coerce(str(raw), param.schema)
-            found = self.errors_for(param.validator, value, [param.location, param.name])
-            errors.extend(found)
-            if not found:
+            failed = sorted(param.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+            raw_errors.extend(failed)
+            errors.extend(self.described(failed, [param.location, param.name]))
+            if not failed:
                 target[param.name] = value
         if errors:
-            raise ValidationFailed(errors)
+            answer = own_answer(raw_errors) if len(raw_errors) == len(errors) else None
+            raise answer or ValidationFailed(errors)
         return result
 
     def check_body(self, raw: bytes, content_type: str) -> Any:
@@ -149,17 +182,22 @@ class OperationValidator:
             raise UnsupportedMediaType(f"Content type must be one of: {', '.join(self.body_media_types)}")
         try:
             body = json.loads(raw)
+            if LONE_SURROGATE_ESCAPE.search(raw):
+                # "\ud800" parses, but into a string no UTF-8 encoder (driver, broker) takes
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError):
             raise ValidationFailed(
                 [{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}]
             ) from None
         if self.body_validator is not None:
             try:
-                errors = self.errors_for(self.body_validator, body, ["body"])
+                failed = sorted(self.body_validator.iter_errors(body), key=lambda e: list(e.absolute_path))
             except RecursionError:
-                errors = [{"loc": ["body"], "msg": "Body nests too deep", "type": "json_invalid"}]
-            if errors:
-                raise ValidationFailed(errors)
+                raise ValidationFailed(
+                    [{"loc": ["body"], "msg": "Body nests too deep", "type": "json_invalid"}]
+                ) from None
+            if failed:
+                raise own_answer(failed) or ValidationFailed(self.described(failed, ["body"]))
         return body
 
 

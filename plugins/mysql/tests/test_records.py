@@ -214,7 +214,9 @@ async def test_values_the_json_column_cannot_hold_answer_422_not_503(my_env, adm
             response = await client.post(BASE, data=raw, headers={"Content-Type": "application/json"})
             body = await response.get_json()
             assert response.status_code == 422, (raw, body)
-            assert body["details"]["validation_errors"][0]["loc"] == ["body", "value"]
+            # not JSON by RFC 8259 (NaN, overflowing numbers, lone surrogates): core rejects the body;
+            # JSON the column cannot hold: the plugin rejects the value
+            assert body["details"]["validation_errors"][0]["loc"] in (["body"], ["body", "value"])
         deepest = json.loads("[" * 31 + "1" + "]" * 31)
         response = await client.post(BASE, json={"key": "deepest", "value": deepest})
         assert response.status_code == 201

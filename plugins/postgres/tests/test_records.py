@@ -200,7 +200,9 @@ async def test_values_jsonb_cannot_hold_answer_422_not_503(pg_env, admin: asyncp
             response = await client.post(BASE, data=raw, headers={"Content-Type": "application/json"})
             body = await response.get_json()
             assert response.status_code == 422, (raw, body)
-            assert body["details"]["validation_errors"][0]["loc"] == ["body", "value"]
+            # not JSON by RFC 8259 (NaN, overflowing numbers, lone surrogates): core rejects the body;
+            # JSON the column cannot hold: the plugin rejects the value
+            assert body["details"]["validation_errors"][0]["loc"] in (["body"], ["body", "value"])
         paired = await client.post(BASE, json={"key": "emoji", "value": "\U0001f600"})
         assert paired.status_code == 201
         assert (await paired.get_json())["value"] == "\U0001f600"

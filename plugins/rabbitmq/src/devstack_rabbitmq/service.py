@@ -9,7 +9,12 @@ restart or a closed connection.
 Publishing uses aio-pika's documented pooling pattern: an ``aio_pika.pool.Pool`` of robust
 channels with publisher confirms (each channel used by one publish at a time). Queue
 declarations, passive declares and consumption use a short-lived plain channel each,
-because a failed passive declare makes the broker close the channel it ran on.
+because a failed passive declare makes the broker close the channel it ran on. Those are
+aiormq channels of the robust connection's current transport, not ``aio_pika.Channel``
+objects: aio-pika (10.2) registers a close callback for every channel it opens on
+``Connection.closing``, which aiormq (>= 7.2) creates anew at every access, so the
+callback is never removed and each channel would stay in memory (~16 KiB) for as long
+as the connection lives.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import aiormq
 import httpx
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.connection import make_url
 from aio_pika.pool import Pool
 from aiormq.exceptions import (
@@ -201,8 +207,9 @@ class RabbitMQService:
         return connection
 
     @asynccontextmanager
-    async def _scratch_channel(self, wait: bool = True) -> AsyncIterator[aio_pika.Channel]:
-        """A plain (not robust) channel for one operation, closed afterwards.
+    async def _scratch_channel(self, wait: bool = True) -> AsyncIterator[aiormq.abc.AbstractChannel]:
+        """A plain aiormq channel for one operation, closed afterwards (see the module
+        docstring for why not an ``aio_pika.Channel``).
 
         With ``wait``, opening is retried while the connection is being re-established
         (nothing has been sent yet, so a retry cannot duplicate anything); the caller's
@@ -210,9 +217,11 @@ class RabbitMQService:
         """
         while True:
             connection = await self._reconnected() if wait else self._connected()
-            channel = aio_pika.Channel(connection, publisher_confirms=False)
             try:
-                await channel.initialize()
+                transport = connection.transport
+                if transport is None:
+                    raise ChannelInvalidStateError("the connection has no transport")
+                channel = await transport.connection.channel(publisher_confirms=False)
                 break
             except NOT_OPEN_ERRORS:
                 if not wait:
@@ -283,7 +292,7 @@ class RabbitMQService:
         """Declare ``queue`` durable (idempotent) and remember that it exists."""
         async with self._scratch_channel() as channel:
             try:
-                await channel.declare_queue(queue, durable=True)
+                await channel.queue_declare(queue, durable=True)
             except ChannelPreconditionFailed:
                 raise QueueConflict(
                     f"Queue {queue!r} exists with different properties (durability, auto-delete or arguments)"
@@ -300,12 +309,11 @@ class RabbitMQService:
         """Counts of an existing queue (None when it does not exist)."""
         async with self._scratch_channel() as channel:
             try:
-                declared = await channel.declare_queue(queue, passive=True)
+                result = await channel.queue_declare(queue, passive=True)
             except ChannelNotFoundEntity:
                 return None
             except ChannelLockedResource:
                 return QueueInfo(None, None)
-        result = declared.declaration_result
         return QueueInfo(int(result.message_count or 0), int(result.consumer_count or 0))
 
     async def consume(self, queue: str, limit: int, wait_ms: int) -> list[dict[str, Any]]:
@@ -316,8 +324,8 @@ class RabbitMQService:
         """
         async with self._scratch_channel() as channel:
             try:
-                declared = await channel.declare_queue(queue, passive=True)
-                taken = await self._take(declared, limit, wait_ms)
+                await channel.queue_declare(queue, passive=True)
+                taken = await self._take(channel, queue, limit, wait_ms)
             except ChannelNotFoundEntity:
                 raise NotFound(f"Queue {queue!r} does not exist") from None
             except ChannelLockedResource:
@@ -328,14 +336,16 @@ class RabbitMQService:
             self.metrics.consumed.inc(len(taken))
         return [incoming(message) for message in taken]
 
-    async def _take(self, queue: AbstractQueue, limit: int, wait_ms: int) -> list[AbstractIncomingMessage]:
+    async def _take(
+        self, channel: aiormq.abc.AbstractChannel, queue: str, limit: int, wait_ms: int
+    ) -> list[AbstractIncomingMessage]:
         deadline = time.monotonic() + wait_ms / 1000
         poll = self.settings.consume_poll_ms / 1000
         taken: list[AbstractIncomingMessage] = []
         while len(taken) < limit:
-            message = await queue.get(no_ack=False, fail=False)
-            if message is not None:
-                taken.append(message)
+            delivered = await channel.basic_get(queue, no_ack=False)
+            if not isinstance(delivered.delivery, aiormq.spec.Basic.GetEmpty):
+                taken.append(aio_pika.IncomingMessage(delivered, no_ack=False))
                 continue
             remaining = deadline - time.monotonic()
             if taken or remaining <= 0:
