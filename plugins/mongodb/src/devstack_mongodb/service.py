@@ -162,7 +162,10 @@ class MongoService:
         """
         if not self._ready.is_set():
             try:
-                async with asyncio.timeout(self.settings.server_selection_timeout):
+                # creating the collection and its index can take seconds on a busy server:
+                # wait for it within the call's own timeout rather than server selection's
+                wait = max(self.settings.server_selection_timeout, self.settings.timeout - 0.5)
+                async with asyncio.timeout(wait):
                     await self._ready.wait()
             except TimeoutError:
                 raise NotReady from None
