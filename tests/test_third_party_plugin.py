@@ -25,9 +25,10 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 def uv() -> list[str]:
-    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if Path(found).exists():
-        return [found]
+    candidates = [shutil.which("uv"), str(Path(sys.executable).parent / "uv"), str(REPO / ".venv" / "bin" / "uv")]
+    for found in candidates:
+        if found and Path(found).exists():
+            return [found]
     return [sys.executable, "-m", "uv"]
 
 
