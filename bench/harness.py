@@ -27,7 +27,10 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-ENV_FILE = REPO / ".run" / "devstack.env"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support import services_env as services_env  # noqa: E402  (the bench scripts import it from here)
 
 LUA_DONE = """
 done = function(summary, latency, requests)
@@ -46,20 +49,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def services_env() -> dict[str, str]:
-    """The connection settings written by ``scripts/services.sh up``."""
-    env: dict[str, str] = {}
-    if ENV_FILE.is_file():
-        for line in ENV_FILE.read_text().splitlines():
-            line = line.strip()
-            if line.startswith("export "):
-                line = line[len("export ") :]
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                env[key] = value.strip().strip("'\"")
-    return env
 
 
 class Server:

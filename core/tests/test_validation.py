@@ -48,6 +48,42 @@ def test_refs_are_inlined() -> None:
     assert resolved == {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}
 
 
+RECURSIVE_DOCUMENT = {
+    "components": {
+        "schemas": {
+            "Tree": {
+                "anyOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+                    {"type": "string", "pattern": "^[a-z]*$"},
+                ]
+            }
+        }
+    },
+    "paths": {
+        "/trees": {
+            "post": {
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"tree": {"$ref": "#/components/schemas/Tree"}}}
+                        }
+                    }
+                }
+            }
+        }
+    },
+}
+
+
+def test_a_recursive_schema_is_checked_at_every_depth_and_the_failing_leaf_is_named() -> None:
+    operation = compile_contract(RECURSIVE_DOCUMENT)[("POST", "/trees")]
+    assert operation.check_body(b'{"tree": ["a", ["b", ["c"]]]}', "application/json")
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_body(b'{"tree": ["a", ["b", ["C"]]]}', "application/json")
+    assert [error["loc"] for error in failure.value.errors] == [["body", "tree", 1, 1, 0]]
+    assert failure.value.errors[0]["type"] == "pattern"
+
+
 def test_parameters_are_checked_converted_and_defaulted() -> None:
     operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
     result = operation.check_parameters({"key": "abc"}, {"ttl": "5"})

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from devstack.api import ValidatedRequest
 from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_for_status
@@ -40,23 +42,37 @@ def strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> 
 SchemaValidator = validators.extend(Draft202012Validator, {"pattern": strict_pattern})
 
 
-def resolve_refs(node: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
-    """Inline local ``$ref``s (the contract's schemas are not recursive)."""
-    if depth > 32:
+CONTRACT_URI = "urn:devstack:contract"
+
+
+def resolve_refs(node: Any, document: Mapping[str, Any], depth: int = 0, _seen: tuple[str, ...] = ()) -> Any:
+    """Inline local ``$ref``s. A reference to a schema it is already inside (a recursive
+    schema, such as "any JSON value without NUL") stays a reference, made absolute
+    (``CONTRACT_URI#/...``) so that a validator built by ``schema_validator`` finds it."""
+    if depth > 64:
         raise ValueError("schema references nest too deep")
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/"):
+            merged = {k: v for k, v in node.items() if k != "$ref"}
+            if ref in _seen:
+                return {"$ref": CONTRACT_URI + ref, **merged}
             target: Any = document
             for part in ref[2:].split("/"):
                 target = target[part.replace("~1", "/").replace("~0", "~")]
-            merged = {k: v for k, v in node.items() if k != "$ref"}
-            resolved = resolve_refs(target, document, depth + 1)
+            resolved = resolve_refs(target, document, depth + 1, (*_seen, ref))
             return {**resolved, **merged} if merged else resolved
-        return {k: resolve_refs(v, document, depth + 1) for k, v in node.items()}
+        return {k: resolve_refs(v, document, depth + 1, _seen) for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve_refs(v, document, depth + 1) for v in node]
+        return [resolve_refs(v, document, depth + 1, _seen) for v in node]
     return node
+
+
+def contract_registry(document: Mapping[str, Any]) -> Registry[Any]:
+    """The contract as a JSON Schema resource at ``CONTRACT_URI``, for the references
+    ``resolve_refs`` leaves in recursive schemas."""
+    registry: Registry[Any] = Registry().with_resource(CONTRACT_URI, DRAFT202012.create_resource(dict(document)))
+    return registry
 
 
 def schema_types(schema: Mapping[str, Any]) -> set[str]:
@@ -108,6 +124,15 @@ def own_answer(errors: list[ValidationError]) -> ApiError | None:
     return error_for_status(int(answer[0]), answer[1])
 
 
+def deepest(error: ValidationError) -> ValidationError:
+    """For an ``anyOf``/``oneOf`` failure, the branch error that says what is wrong (the
+    NUL inside ``value.x[1]`` rather than "not valid under any of the given schemas")."""
+    if not error.context:
+        return error
+    branches = [e for e in error.context if e.validator != "type"] or list(error.context)
+    return deepest(max(branches, key=lambda e: len(e.absolute_path)))
+
+
 def short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
@@ -138,7 +163,7 @@ class OperationValidator:
     def described(errors: list[ValidationError], loc: list[str | int]) -> list[dict[str, Any]]:
         return [
             {"loc": loc + list(error.absolute_path), "msg": short(error.message), "type": str(error.validator)}
-            for error in errors
+            for error in map(deepest, errors)
         ]
 
     def check_parameters(self, view_args: Mapping[str, Any], query: Any) -> ValidatedRequest:
@@ -202,15 +227,25 @@ class OperationValidator:
 
 
 def compile_operation(
-    document: Mapping[str, Any], path_item: Mapping[str, Any], operation: Mapping[str, Any]
+    document: Mapping[str, Any],
+    path_item: Mapping[str, Any],
+    operation: Mapping[str, Any],
+    registry: Registry[Any] | None = None,
 ) -> OperationValidator:
     compiled = OperationValidator()
+    registry = registry if registry is not None else contract_registry(document)
     params = {(p["name"], p["in"]): p for p in resolve_refs(path_item.get("parameters", []), document)}
     params.update({(p["name"], p["in"]): p for p in resolve_refs(operation.get("parameters", []), document)})
     for (name, location), param in params.items():
         schema = param.get("schema", {})
         compiled.parameters.append(
-            Parameter(name, location, bool(param.get("required", location == "path")), schema, SchemaValidator(schema))
+            Parameter(
+                name,
+                location,
+                bool(param.get("required", location == "path")),
+                schema,
+                SchemaValidator(schema, registry=registry),
+            )
         )
     body = resolve_refs(operation.get("requestBody"), document)
     if body:
@@ -219,7 +254,7 @@ def compile_operation(
         compiled.body_media_types = tuple(content)
         json_schema = content.get("application/json", {}).get("schema")
         if json_schema is not None:
-            compiled.body_validator = SchemaValidator(json_schema)
+            compiled.body_validator = SchemaValidator(json_schema, registry=registry)
     limit = operation.get("x-max-body-bytes")
     compiled.max_body_bytes = int(limit) if limit is not None else None
     return compiled
@@ -228,8 +263,9 @@ def compile_operation(
 def compile_contract(document: Mapping[str, Any]) -> dict[tuple[str, str], OperationValidator]:
     """``{(METHOD, openapi path): validator}`` for every operation of the document."""
     table: dict[tuple[str, str], OperationValidator] = {}
+    registry = contract_registry(document)
     for path, item in (document.get("paths") or {}).items():
         for method, operation in item.items():
             if isinstance(operation, dict) and method not in ("parameters", "summary", "description", "servers"):
-                table[(method.upper(), path)] = compile_operation(document, item, operation)
+                table[(method.upper(), path)] = compile_operation(document, item, operation, registry)
     return table
