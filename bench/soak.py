@@ -60,6 +60,10 @@ from tests.support import (  # noqa: E402
 RSS_GROWTH_LIMIT = 0.10
 FD_TOLERANCE = 4  # a few sockets and files come and go
 CONNECTION_TOLERANCE = 1
+# redis-py's pools open connections on demand up to the load's peak concurrency and cannot
+# be filled ahead (no minimum size); over four Redis servers that creep is a few
+# connections, where a leak under this load grows by hundreds
+CONNECTION_TOLERANCE_BY_BACKEND = {"redis": 3}
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,7 @@ class SoakResult:
             found.append(f"open fds grew: max {first} in the first third, {last} in the last")
         first_c, last_c = self.window_max("first", "connections"), self.window_max("last", "connections")
         for name in sorted(first_c):
-            if last_c.get(name, 0) - first_c[name] > CONNECTION_TOLERANCE:
+            if last_c.get(name, 0) - first_c[name] > CONNECTION_TOLERANCE_BY_BACKEND.get(name, CONNECTION_TOLERANCE):
                 found.append(
                     f"{name} connections grew: max {first_c[name]} in the first third, {last_c[name]} in the last"
                 )
@@ -372,6 +376,11 @@ def soak(
         "REDIS_KEY_PREFIX": f"{run}-cache:",
         "RABBITMQ_CONNECTION_NAME": run,
         "POSTGRES_APPLICATION_NAME": run,
+        # pymongo opens pool connections on demand and keeps them, so under a steady
+        # load its pool creeps up to the load's peak concurrency: sized to the load and
+        # filled at start, it is flat, and any connection beyond it is a leak
+        "MONGODB_MIN_POOL_SIZE": str(connections),
+        "MONGODB_MAX_POOL_SIZE": str(connections),
     }
     server: Server = devstack_server(env)
     server.ready_path = "/health/live"

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiomysql
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from devstack.api import HealthBody, Host, ServiceUnavailable, health_body
-from devstack_mysql.metrics import MysqlMetrics
+from devstack.opener import BackgroundOpener
+from devstack.pool_metrics import PoolCallMetrics
 from devstack_mysql.settings import MysqlSettings
 
 log = logging.getLogger("devstack_mysql")
@@ -97,62 +97,33 @@ class MysqlService:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.settings = host.settings(MysqlSettings)
-        self.metrics = MysqlMetrics()
-        self.pool: aiomysql.Pool | None = None
-        self._opener: asyncio.Task[None] | None = None
-        self._attempt: asyncio.Future[aiomysql.Pool] | None = None
+        self.metrics = PoolCallMetrics(SERVICE, "MySQL")
+        self._opener: BackgroundOpener[aiomysql.Pool] = BackgroundOpener(
+            SERVICE,
+            "pool",
+            open=self._open_pool,
+            close=close_pool,
+            discard=lambda pool: pool.terminate(),
+            timeout=self.settings.timeout,
+            retry_max_wait=self.settings.retry_max_wait,
+            on_open=lambda _pool: self.metrics.pool_size(self._pool_size()),
+        )
         self._total: tuple[float, int] | None = None  # (monotonic time counted, records)
 
     # lifecycle ------------------------------------------------------------------------
+    @property
+    def pool(self) -> aiomysql.Pool | None:
+        """The open pool, or None while it is being opened (every call answers 503)."""
+        return self._opener.client
+
     def start(self) -> None:
         """Open the pool in the background (returns at once)."""
-        self._opener = asyncio.create_task(self._open_until_done(), name="devstack-mysql-pool")
+        self._opener.start()
 
     async def stop(self) -> None:
         """Stop trying to open the pool and close it, within the timeout."""
-        if self._opener is not None:
-            self._opener.cancel()
-            await asyncio.wait([self._opener], timeout=self.settings.timeout)
-            self._opener = None
-        await self._settle_attempt()
-        pool, self.pool = self.pool, None
-        if pool is not None:
-            await close_pool(pool, self.settings.timeout)
+        await self._opener.stop()
         self.metrics.pool_size(0)
-
-    async def _settle_attempt(self) -> None:
-        """Let an attempt to open the pool that is still connecting finish, and drop what
-        it opened: aiomysql leaves a connection cancelled mid-handshake unclosed."""
-        attempt, self._attempt = self._attempt, None
-        if attempt is None:
-            return
-        if not attempt.done():
-            await asyncio.wait([attempt], timeout=self.settings.timeout * 2)
-        if not attempt.done():
-            attempt.cancel()
-        elif not attempt.cancelled() and attempt.exception() is None and attempt.result() is not self.pool:
-            attempt.result().terminate()
-
-    async def _open_until_done(self) -> None:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self.settings.retry_max_wait, jitter=0.5),
-            before_sleep=self._log_retry,
-        )
-        async for attempt in retrying:
-            with attempt:
-                self._attempt = asyncio.ensure_future(self._open_pool())
-                self.pool = await asyncio.shield(self._attempt)
-        log.info("mysql pool open", extra={"service": SERVICE})
-        self._record_pool_size()
-
-    @staticmethod
-    def _log_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "mysql pool not open yet",
-            extra={"service": SERVICE, "error_type": type(error).__name__, "attempt": state.attempt_number},
-        )
 
     async def credentials(self) -> Credentials:
         """Vault's ``secret/mysql`` through core's secrets hook, else the settings."""
@@ -195,28 +166,20 @@ class MysqlService:
             raise
         return pool
 
-    def _record_pool_size(self) -> None:
+    def _pool_size(self) -> int:
         pool = self.pool
-        self.metrics.pool_size(pool.size if pool is not None else 0)
+        return int(pool.size) if pool is not None else 0
 
     # calls ----------------------------------------------------------------------------
     @asynccontextmanager
     async def cursor(self, operation: str) -> AsyncIterator[aiomysql.Cursor]:
         """A pooled cursor inside core's guard (breaker, timeout, 503), measured."""
-        started = time.perf_counter()
-        result = "ok"
-        try:
+        async with self.metrics.measured(operation, self._pool_size):
             pool = self.pool
             if pool is None:
                 raise ServiceUnavailable(SERVICE, "MySQL is not connected")
             async with self.host.backend(SERVICE, self.settings.timeout), borrowed(pool) as cursor:
                 yield cursor
-        except ServiceUnavailable as exc:
-            result = str((exc.details or {}).get("reason", "unavailable"))
-            raise
-        finally:
-            self.metrics.observe(operation, result, time.perf_counter() - started)
-            self._record_pool_size()
 
     async def now(self) -> str:
         """The server's ``NOW()`` as text."""
@@ -274,5 +237,5 @@ class MysqlService:
             self.metrics.observe("health", "backend_error", time.perf_counter() - started)
             return health_body(False, error=UNHEALTHY)
         self.metrics.observe("health", "ok", time.perf_counter() - started)
-        self._record_pool_size()
+        self.metrics.pool_size(self._pool_size())
         return health_body(True, version=str(version))

@@ -11,17 +11,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from devstack.api import HealthBody, Host, ServiceUnavailable, health_body
-from devstack_postgres.metrics import PostgresMetrics
+from devstack.opener import BackgroundOpener
+from devstack.pool_metrics import PoolCallMetrics
 from devstack_postgres.settings import PostgresSettings
 
 log = logging.getLogger("devstack_postgres")
@@ -42,6 +41,16 @@ CREATE INDEX IF NOT EXISTS devstack_records_created_at ON devstack_records (crea
 INSERT = "INSERT INTO devstack_records (key, value) VALUES ($1, $2) RETURNING id, key, value, created_at"
 PAGE = "SELECT id, key, value, created_at FROM devstack_records ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
 COUNT = "SELECT count(*) FROM devstack_records"
+
+
+T = TypeVar("T")
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+Work: TypeAlias = Callable[[Connection], Awaitable[T]]
+
+# the connection was unusable before the statement left: safe to run anything again
+STALE_UNSENT: tuple[type[Exception], ...] = (asyncpg.InterfaceError, asyncpg.InternalClientError)
+# the connection dropped while the statement ran: safe to run idempotent work again
+STALE_LOST: tuple[type[Exception], ...] = (asyncpg.ConnectionDoesNotExistError,)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,32 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+async def on_pooled_connection(
+    pool: asyncpg.Pool, work: Work[T], stale: tuple[type[Exception], ...], operation: str
+) -> T:
+    """``work`` on a connection of ``pool``; once more on another if the first one was
+    stale (failed with one of the ``stale`` errors)."""
+    try:
+        return await on_one_connection(pool, work, stale)
+    except stale as exc:
+        log.info(
+            "postgres connection was stale; retrying on another",
+            extra={"service": SERVICE, "operation": operation, "error_type": type(exc).__name__},
+        )
+    return await on_one_connection(pool, work, stale)
+
+
+async def on_one_connection(pool: asyncpg.Pool, work: Work[T], stale: tuple[type[Exception], ...]) -> T:
+    """``work`` on one pooled connection. One that fails with a ``stale`` error is
+    terminated, so that the pool opens a fresh one instead of lending it again."""
+    async with pool.acquire() as conn:
+        try:
+            return await work(conn)
+        except stale:
+            conn.terminate()
+            raise
+
+
 async def close_pool(pool: asyncpg.Pool, timeout: float) -> None:
     """Close gracefully within ``timeout``, else drop the connections."""
     try:
@@ -84,62 +119,33 @@ class PostgresService:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.settings = host.settings(PostgresSettings)
-        self.metrics = PostgresMetrics()
-        self.pool: asyncpg.Pool | None = None
-        self._opener: asyncio.Task[None] | None = None
-        self._attempt: asyncio.Future[asyncpg.Pool] | None = None
+        self.metrics = PoolCallMetrics(SERVICE, "PostgreSQL")
+        self._opener: BackgroundOpener[asyncpg.Pool] = BackgroundOpener(
+            SERVICE,
+            "pool",
+            open=self._open_pool,
+            close=close_pool,
+            discard=lambda pool: pool.terminate(),
+            timeout=self.settings.timeout,
+            retry_max_wait=self.settings.retry_max_wait,
+            on_open=lambda _pool: self.metrics.pool_size(self._pool_size()),
+        )
         self._total: tuple[float, int] | None = None  # (monotonic time counted, records)
 
     # lifecycle ------------------------------------------------------------------------
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        """The open pool, or None while it is being opened (every call answers 503)."""
+        return self._opener.client
+
     def start(self) -> None:
         """Open the pool in the background (returns at once)."""
-        self._opener = asyncio.create_task(self._open_until_done(), name="devstack-postgres-pool")
+        self._opener.start()
 
     async def stop(self) -> None:
         """Stop trying to open the pool and close it, within the timeout."""
-        if self._opener is not None:
-            self._opener.cancel()
-            await asyncio.wait([self._opener], timeout=self.settings.timeout)
-            self._opener = None
-        await self._settle_attempt()
-        pool, self.pool = self.pool, None
-        if pool is not None:
-            await close_pool(pool, self.settings.timeout)
+        await self._opener.stop()
         self.metrics.pool_size(0)
-
-    async def _settle_attempt(self) -> None:
-        """Let an attempt to open the pool that is still running finish, and drop what it
-        opened (cancelling it halfway would leave its connections to the garbage collector)."""
-        attempt, self._attempt = self._attempt, None
-        if attempt is None:
-            return
-        if not attempt.done():
-            await asyncio.wait([attempt], timeout=self.settings.timeout * 2)
-        if not attempt.done():
-            attempt.cancel()
-        elif not attempt.cancelled() and attempt.exception() is None and attempt.result() is not self.pool:
-            attempt.result().terminate()
-
-    async def _open_until_done(self) -> None:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self.settings.retry_max_wait, jitter=0.5),
-            before_sleep=self._log_retry,
-        )
-        async for attempt in retrying:
-            with attempt:
-                self._attempt = asyncio.ensure_future(self._open_pool())
-                self.pool = await asyncio.shield(self._attempt)
-        log.info("postgres pool open", extra={"service": SERVICE})
-        self._record_pool_size()
-
-    @staticmethod
-    def _log_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "postgres pool not open yet",
-            extra={"service": SERVICE, "error_type": type(error).__name__, "attempt": state.attempt_number},
-        )
 
     async def credentials(self) -> Credentials:
         """Vault's ``secret/postgres`` through core's secrets hook, else the settings."""
@@ -174,39 +180,38 @@ class PostgresService:
             raise
         return pool
 
-    def _record_pool_size(self) -> None:
+    def _pool_size(self) -> int:
         pool = self.pool
-        self.metrics.pool_size(pool.get_size() if pool is not None else 0)
+        return int(pool.get_size()) if pool is not None else 0
 
     # calls ----------------------------------------------------------------------------
-    @asynccontextmanager
-    async def connection(self, operation: str) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
-        """A pooled connection inside core's guard (breaker, timeout, 503), measured."""
-        started = time.perf_counter()
-        result = "ok"
-        try:
+    async def call(self, operation: str, work: Work[T], *, idempotent: bool) -> T:
+        """Run ``work`` on a pooled connection inside core's guard (breaker, timeout,
+        503), measured.
+
+        A connection the server ended while it sat idle in the pool (a restart, a
+        ``pg_terminate_backend``) fails its next statement; asyncpg sometimes reports
+        that as an internal state error and would hand the connection out again. Such a
+        connection is terminated (the pool opens a fresh one in its place) and ``work``
+        runs once more on another: always when nothing reached the server, and for
+        idempotent work also when the connection was lost mid-statement.
+        """
+        async with self.metrics.measured(operation, self._pool_size):
             pool = self.pool
             if pool is None:
                 raise ServiceUnavailable(SERVICE, "PostgreSQL is not connected")
-            async with self.host.backend(SERVICE, self.settings.timeout), pool.acquire() as conn:
-                yield conn
-        except ServiceUnavailable as exc:
-            result = str((exc.details or {}).get("reason", "unavailable"))
-            raise
-        finally:
-            self.metrics.observe(operation, result, time.perf_counter() - started)
-            self._record_pool_size()
+            retry_on = STALE_UNSENT + (STALE_LOST if idempotent else ())
+            async with self.host.backend(SERVICE, self.settings.timeout):
+                return await on_pooled_connection(pool, work, retry_on, operation)
 
     async def now(self) -> str:
         """The server's ``current_timestamp`` as text."""
-        async with self.connection("query") as conn:
-            value = await conn.fetchval(NOW_QUERY)
+        value = await self.call("query", lambda conn: conn.fetchval(NOW_QUERY), idempotent=True)
         return str(value)
 
     async def insert(self, key: str, value: Any) -> dict[str, Any]:
         """Store one record and return it as stored."""
-        async with self.connection("insert") as conn:
-            row = await conn.fetchrow(INSERT, key, json.dumps(value))
+        row = await self.call("insert", lambda conn: conn.fetchrow(INSERT, key, json.dumps(value)), idempotent=False)
         assert row is not None  # INSERT … RETURNING answers one row
         if self._total is not None:
             self._total = (self._total[0], self._total[1] + 1)
@@ -218,12 +223,16 @@ class PostgresService:
         count(*) reads the whole table, so the total is reused for ``count_cache_seconds``
         (records stored through this service are added to it at once).
         """
-        async with self.connection("list") as conn:
+
+        async def read(conn: Connection) -> tuple[list[asyncpg.Record], int]:
             rows = await conn.fetch(PAGE, limit, offset)
             total = self._recent_total()
             if total is None:
                 total = int(await conn.fetchval(COUNT))
                 self._total = (time.monotonic(), total)
+            return rows, total
+
+        rows, total = await self.call("list", read, idempotent=True)
         return [record_of(row) for row in rows], total
 
     def _recent_total(self) -> int | None:
@@ -240,11 +249,13 @@ class PostgresService:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                version = await pool.fetchval("SELECT version()")
+                version = await on_pooled_connection(
+                    pool, lambda conn: conn.fetchval("SELECT version()"), STALE_UNSENT + STALE_LOST, "health"
+                )
         except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", reported by type only
             log.warning("postgres health probe failed", extra={"service": SERVICE, "error_type": type(exc).__name__})
             self.metrics.observe("health", "backend_error", time.perf_counter() - started)
             return health_body(False, error=UNHEALTHY)
         self.metrics.observe("health", "ok", time.perf_counter() - started)
-        self._record_pool_size()
+        self.metrics.pool_size(self._pool_size())
         return health_body(True, version=str(version))

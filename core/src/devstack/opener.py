@@ -1,0 +1,107 @@
+"""Open a backend client in the background, retrying with backoff; close it at shutdown.
+
+A plugin whose backend is down at startup must not hold the application back: its
+``devstack_startup`` calls ``start()``, which returns at once, and its routes answer 503
+until ``client`` is set. ``stop()`` ends the retrying, waits for an attempt that is still
+connecting (cancelling a driver halfway through its handshake leaks the connections it
+opened, as asyncpg's and aiomysql's pool constructors do), drops what that attempt opened
+and closes the client, each step bounded.
+
+The retry schedule is tenacity's (exponential backoff with jitter, capped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+log = logging.getLogger("devstack.opener")
+
+ClientT = TypeVar("ClientT")
+
+
+class BackgroundOpener(Generic[ClientT]):
+    """The client of one backend, opened by a background task that retries until it works.
+
+    ``open`` makes a client (raising on failure); ``close(client)`` closes it gracefully
+    within the timeout; ``discard(client)`` drops one at once (an attempt that finished
+    after shutdown began). ``on_open(client)`` runs when the client is in place.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        what: str,
+        *,
+        open: Callable[[], Awaitable[ClientT]],
+        close: Callable[[ClientT, float], Awaitable[None]],
+        discard: Callable[[ClientT], None],
+        timeout: float,
+        retry_max_wait: float,
+        on_open: Callable[[ClientT], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.what = what
+        self.client: ClientT | None = None
+        self._open = open
+        self._close = close
+        self._discard = discard
+        self._timeout = timeout
+        self._retry_max_wait = retry_max_wait
+        self._on_open = on_open
+        self._task: asyncio.Task[None] | None = None
+        self._attempt: asyncio.Future[ClientT] | None = None
+
+    def start(self) -> None:
+        """Start opening the client in the background (returns at once)."""
+        self._task = asyncio.create_task(self._open_until_done(), name=f"devstack-{self.service}-{self.what}")
+
+    async def stop(self) -> None:
+        """Stop retrying, settle a running attempt and close the client, each bounded."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=self._timeout)
+            self._task = None
+        await self._settle_attempt()
+        client, self.client = self.client, None
+        if client is not None:
+            await self._close(client, self._timeout)
+
+    async def _settle_attempt(self) -> None:
+        attempt, self._attempt = self._attempt, None
+        if attempt is None:
+            return
+        if not attempt.done():
+            await asyncio.wait([attempt], timeout=self._timeout * 2)
+        if not attempt.done():
+            attempt.cancel()
+        elif not attempt.cancelled() and attempt.exception() is None and attempt.result() is not self.client:
+            self._discard(attempt.result())
+
+    async def _open_until_done(self) -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._retry_max_wait, jitter=0.5),
+            before_sleep=self._log_retry,
+        )
+        async for attempt in retrying:
+            with attempt:
+                # shielded: cancelling the retry loop must not cut an attempt short
+                self._attempt = asyncio.ensure_future(self._open())
+                self.client = await asyncio.shield(self._attempt)
+        log.info("%s %s open", self.service, self.what, extra={"service": self.service})
+        if self._on_open is not None and self.client is not None:
+            self._on_open(self.client)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "%s %s not open yet",
+            self.service,
+            self.what,
+            extra={"service": self.service, "error_type": type(error).__name__, "attempt": state.attempt_number},
+        )
