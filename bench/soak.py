@@ -60,6 +60,7 @@ from tests.support import (  # noqa: E402
 RSS_GROWTH_LIMIT = 0.10
 FD_TOLERANCE = 4  # a few sockets and files come and go
 CONNECTION_TOLERANCE = 1
+POOL_SIZE = 20  # the database plugins' default maximum
 # redis-py's pools open connections on demand up to the load's peak concurrency and cannot
 # be filled ahead (no minimum size); over four Redis servers that creep is a few
 # connections, where a leak under this load grows by hundreds
@@ -376,11 +377,15 @@ def soak(
         "REDIS_KEY_PREFIX": f"{run}-cache:",
         "RABBITMQ_CONNECTION_NAME": run,
         "POSTGRES_APPLICATION_NAME": run,
-        # pymongo opens pool connections on demand and keeps them, so under a steady
-        # load its pool creeps up to the load's peak concurrency: sized to the load and
-        # filled at start, it is flat, and any connection beyond it is a leak
-        "MONGODB_MIN_POOL_SIZE": str(connections),
-        "MONGODB_MAX_POOL_SIZE": str(connections),
+        # the pools open connections on demand up to their maximum (20) and keep them, so
+        # under a steady load they creep up to the load's peak concurrency; opened at their
+        # maximum from the start they are flat, and any connection beyond them is a leak
+        **{
+            f"{name}_{size}": str(POOL_SIZE)
+            for name in ("POSTGRES", "MYSQL")
+            for size in ("POOL_MIN_SIZE", "POOL_MAX_SIZE")
+        },
+        **{f"MONGODB_{size}": str(POOL_SIZE) for size in ("MIN_POOL_SIZE", "MAX_POOL_SIZE")},
     }
     server: Server = devstack_server(env)
     server.ready_path = "/health/live"
