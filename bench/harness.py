@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -198,6 +199,25 @@ def wrk(
     for key, value in (headers or {}).items():
         lines.append(f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}")
     script = "\n".join(lines) + "\n" + (lua_request or "") + LUA_DONE
+    data, _ = run_wrk_script(script, url, connections=connections, duration=duration, threads=threads, warmup=warmup)
+    return Result(
+        label,
+        data["requests"],
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1000,
+        data["p90_us"] / 1000,
+        data["p99_us"] / 1000,
+        data["socket_errors"],
+        data["non_2xx"],
+    )
+
+
+def run_wrk_script(
+    script: str, url: str, *, connections: int, duration: int, threads: int = 2, warmup: int = 0
+) -> tuple[dict[str, Any], str]:
+    """Run wrk with the Lua ``script`` (which must end with ``LUA_DONE``) after an optional
+    warm-up; the summary LUA_DONE prints (plus ``non_2xx`` and ``socket_errors``) and
+    wrk's whole output."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -213,25 +233,14 @@ def wrk(
         )
     finally:
         os.unlink(handle.name)
-    marker = next((line for line in completed.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
+    lines = completed.stdout.splitlines()
+    marker = next((line for line in lines if line.startswith("WRK_JSON ")), None)
     if marker is None:
-        raise RuntimeError(f"wrk gave no summary for {label}: {completed.stdout} {completed.stderr}")
-    data = json.loads(marker[len("WRK_JSON ") :])
-    non_2xx = 0
-    for line in completed.stdout.splitlines():
-        if "Non-2xx or 3xx responses:" in line:
-            non_2xx = int(line.rsplit(":", 1)[1])
-    errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    return Result(
-        label,
-        data["requests"],
-        data["duration_us"] / 1e6,
-        data["p50_us"] / 1000,
-        data["p90_us"] / 1000,
-        data["p99_us"] / 1000,
-        errors,
-        non_2xx,
-    )
+        raise RuntimeError(f"wrk gave no summary for {url}: {completed.stdout} {completed.stderr}")
+    data: dict[str, Any] = json.loads(marker[len("WRK_JSON ") :])
+    data["non_2xx"] = next((int(line.rsplit(":", 1)[1]) for line in lines if "Non-2xx or 3xx responses:" in line), 0)
+    data["socket_errors"] = data["connect"] + data["read"] + data["write"] + data["timeout"]
+    return data, completed.stdout
 
 
 def print_table(results: Sequence[Result], baseline: Result | None = None, title: str = "") -> None:

@@ -25,12 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -44,7 +41,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(REPO))
 
-from harness import LUA_DONE, Server, devstack_server, machine  # noqa: E402
+from harness import LUA_DONE, Server, devstack_server, machine, run_wrk_script  # noqa: E402
 
 from tests.support import (  # noqa: E402
     delete_cache_keys,
@@ -292,27 +289,9 @@ class Sampler(threading.Thread):
 
 
 def run_wrk(url: str, requests: list[Request], seconds: int, connections: int) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(lua_mix(requests) + LUA_DONE + LUA_BAD)
-    try:
-        completed = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    finally:
-        os.unlink(handle.name)
-    marker = next((line for line in completed.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
-    if marker is None:
-        raise RuntimeError(f"wrk gave no summary: {completed.stdout} {completed.stderr}")
-    data: dict[str, Any] = json.loads(marker[len("WRK_JSON ") :])
-    data["non_2xx"] = 0
-    for line in completed.stdout.splitlines():
-        if "Non-2xx or 3xx responses:" in line:
-            data["non_2xx"] = int(line.rsplit(":", 1)[1])
-    data["socket_errors"] = data["connect"] + data["read"] + data["write"] + data["timeout"]
-    data["bad"] = [line[len("WRK_BAD ") :] for line in completed.stdout.splitlines() if line.startswith("WRK_BAD ")]
+    script = lua_mix(requests) + LUA_DONE + LUA_BAD
+    data, stdout = run_wrk_script(script, url, connections=connections, duration=seconds)
+    data["bad"] = [line[len("WRK_BAD ") :] for line in stdout.splitlines() if line.startswith("WRK_BAD ")]
     return data
 
 

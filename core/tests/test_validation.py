@@ -191,3 +191,12 @@ def test_a_rule_of_the_contract_can_name_its_own_answer() -> None:
     with pytest.raises(ValidationFailed):
         operation.check_parameters({}, {})
     assert operation.check_parameters({}, {"queue": "orders.new"}).query == {"queue": "orders.new"}
+
+
+@pytest.mark.parametrize("raw", [b'{"v": NaN}', b'{"v": -Infinity}', b'{"v": [1e400]}'])
+def test_bodies_that_are_not_rfc_8259_json_are_refused(raw: bytes) -> None:
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_body(raw, "application/json")
+    assert failure.value.errors[0]["type"] == "json_invalid"
+    assert operation.check_body(b'{"v": 1e300}', "application/json") == {"v": 1e300}

@@ -10,6 +10,7 @@ Quart integration and validates far slower than precompiled validators.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,10 +46,26 @@ SchemaValidator = validators.extend(Draft202012Validator, {"pattern": strict_pat
 CONTRACT_URI = "urn:devstack:contract"
 
 
+def reject_constant(name: str) -> float:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), though Python's
+    parser takes them; no backend stores them."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float; one that overflows to infinity (``1e400``) is refused,
+    as no backend stores it."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
 def resolve_refs(node: Any, document: Mapping[str, Any], depth: int = 0, _seen: tuple[str, ...] = ()) -> Any:
     """Inline local ``$ref``s. A reference to a schema it is already inside (a recursive
     schema, such as "any JSON value without NUL") stays a reference, made absolute
-    (``CONTRACT_URI#/...``) so that a validator built by ``schema_validator`` finds it."""
+    (``CONTRACT_URI#/...``) so that a validator given ``contract_registry(document)``
+    finds it."""
     if depth > 64:
         raise ValueError("schema references nest too deep")
     if isinstance(node, dict):
@@ -206,7 +223,7 @@ class OperationValidator:
         if self.body_media_types and not any(content_type.startswith(m) for m in self.body_media_types):
             raise UnsupportedMediaType(f"Content type must be one of: {', '.join(self.body_media_types)}")
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
             if LONE_SURROGATE_ESCAPE.search(raw):
                 # "\ud800" parses, but into a string no UTF-8 encoder (driver, broker) takes
                 json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -6,7 +6,6 @@ from quart import Blueprint, Response, jsonify
 
 from devstack.api import validated
 from devstack_postgres.service import NOW_QUERY, PostgresService
-from devstack_postgres.values import check_storable
 
 DATABASE = "PostgreSQL"
 PREFIX = "/examples/database/postgres"
@@ -24,7 +23,6 @@ def build_blueprint(service: PostgresService) -> Blueprint:
     @blueprint.post(PREFIX)
     async def insert() -> tuple[Response, int]:
         body = validated().body
-        check_storable(body["value"])
         record = await service.insert(body["key"], body["value"])
         return jsonify({"database": DATABASE, **record}), 201
 

@@ -51,6 +51,7 @@ Work: TypeAlias = Callable[[Connection], Awaitable[T]]
 STALE_UNSENT: tuple[type[Exception], ...] = (asyncpg.InterfaceError, asyncpg.InternalClientError)
 # the connection dropped while the statement ran: safe to run idempotent work again
 STALE_LOST: tuple[type[Exception], ...] = (asyncpg.ConnectionDoesNotExistError,)
+STALE_ANY = STALE_UNSENT + STALE_LOST
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class PostgresService:
             pool = self.pool
             if pool is None:
                 raise ServiceUnavailable(SERVICE, "PostgreSQL is not connected")
-            retry_on = STALE_UNSENT + (STALE_LOST if idempotent else ())
+            retry_on = STALE_ANY if idempotent else STALE_UNSENT
             async with self.host.backend(SERVICE, self.settings.timeout):
                 return await on_pooled_connection(pool, work, retry_on, operation)
 
@@ -250,7 +251,7 @@ class PostgresService:
         try:
             async with asyncio.timeout(self.settings.timeout):
                 version = await on_pooled_connection(
-                    pool, lambda conn: conn.fetchval("SELECT version()"), STALE_UNSENT + STALE_LOST, "health"
+                    pool, lambda conn: conn.fetchval("SELECT version()"), STALE_ANY, "health"
                 )
         except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", reported by type only
             log.warning("postgres health probe failed", extra={"service": SERVICE, "error_type": type(exc).__name__})
