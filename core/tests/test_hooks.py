@@ -331,9 +331,28 @@ async def test_hook_devstack_cache_backend() -> None:
         await client.get("/health/all")
         assert cache.writes == ["devstack:response:health-all"]
 
-    with pytest.raises(PluginError, match="shared cache is provided by both one and two"):
-        async with running_app(plugins={"one": CacheProvider(), "two": CacheProvider()}, discover=False):
-            pass
+    # a firstresult hook: the first provider in pluggy's order (plugin-name order) wins ...
+    first, second = DictCache(), DictCache()
+
+    class Provider:
+        def __init__(self, cache: DictCache) -> None:
+            self.cache = cache
+
+        @hookimpl
+        def devstack_cache_backend(self, host: Host) -> DictCache:
+            return self.cache
+
+    async with running_app(plugins={"one": Provider(first), "two": Provider(second)}, discover=False) as (app, _):
+        assert state_of(app).host.cache is first
+
+    # ... unless another says tryfirst
+    class Eager(Provider):
+        @hookimpl(tryfirst=True)
+        def devstack_cache_backend(self, host: Host) -> DictCache:
+            return self.cache
+
+    async with running_app(plugins={"one": Provider(first), "two": Eager(second)}, discover=False) as (app, _):
+        assert state_of(app).host.cache is second
 
 
 async def test_cache_that_is_down_is_bypassed() -> None:
@@ -487,5 +506,5 @@ async def test_hook_devstack_tls_certificate() -> None:
 
     async with running_app(plugins={"issuer": Issuer()}, discover=False) as (app, _):
         state = state_of(app)
-        answers = await state.registry.call_each_awaited("devstack_tls_certificate", host=state.host)
-        assert [(record.name, value) for record, value in answers] == [("issuer", material)]
+        answer = await state.registry.calls.first_answer("devstack_tls_certificate", host=state.host)
+        assert answer == ("issuer", material)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,6 @@ from quart import Blueprint, Quart
 
 from devstack import __version__
 from devstack.api import HealthCheck
-from devstack.cache import CacheBackend
 from devstack.contract import (
     ContractBuilder,
     ContractError,
@@ -23,6 +23,7 @@ from devstack.contract import (
     quart_rule_to_openapi,
 )
 from devstack.health import HealthChecks
+from devstack.hookcalls import PluginCall
 from devstack.host import Host
 from devstack.logs import configure_logging
 from devstack.metrics import CoreMetrics
@@ -84,7 +85,11 @@ def create_app(
     settings = settings or CoreSettings()
     configure_logging(settings.log_level)
     if registry is None:
-        registry = PluginRegistry(strict=settings.strict_plugins)
+        registry = PluginRegistry(
+            strict=settings.strict_plugins,
+            lifecycle_timeout=settings.plugin_lifecycle_timeout,
+            trace=settings.trace_plugins,
+        )
         if discover:
             registry.discover(settings.plugins, settings.disable_plugins)
     registry.check()
@@ -118,50 +123,46 @@ def create_app(
 
 
 def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
-    """Call the build-time hooks one plugin at a time and apply what survives."""
-    registry, host = state.registry, state.host
+    """Call the build-time hooks through pluggy and apply what survives."""
+    registry, host, calls = state.registry, state.host, state.registry.calls
 
-    for record, model in registry.call_each("devstack_settings", phase="settings"):
-        if model is not None:
-            try:
-                host.settings(model)
-            except Exception as exc:  # noqa: BLE001 - invalid environment for that plugin
-                registry.fail(record, "settings", exc)
-                continue
-            state.settings_models[record.name] = model
+    for owner, model in calls.call("devstack_settings"):
+        record = registry.records.get(owner or "")
+        if record is None:
+            continue
+        try:
+            host.settings(model)
+        except Exception as exc:  # noqa: BLE001 - invalid environment for that plugin
+            registry.fail(record, "settings", exc)
+            continue
+        state.settings_models[record.name] = model
 
     fragments: dict[str, dict[str, Any]] = {}
-    for record, source in registry.call_each("devstack_contract", phase="contract"):
-        if source is None:
+    for owner, source in calls.call("devstack_contract"):
+        record = registry.records.get(owner or "")
+        if record is None:
             continue
         try:
             fragments[record.name] = load_fragment(source)
         except Exception as exc:  # noqa: BLE001
             registry.fail(record, "contract", exc)
 
-    blueprints = registry.call_each("devstack_routes", phase="routes", host=host)
-    checks = registry.call_each("devstack_health_checks", phase="health checks", host=host)
-
-    registry.call_each("devstack_metrics", phase="metrics", registry=state.metrics.registry, host=host)
-
-    providers: list[tuple[PluginRecord, CacheBackend]] = [
-        (record, cache)
-        for record, cache in registry.call_each("devstack_cache_backend", phase="cache backend", host=host)
-        if cache is not None
-    ]
-    if len(providers) > 1:
-        names = " and ".join(record.name for record, _ in providers)
-        raise PluginError(f"the shared cache is provided by both {names}")
-    if providers:
-        host.cache = providers[0][1]
+    blueprints = calls.call("devstack_routes", host=host)
+    checks = calls.call("devstack_health_checks", host=host)
+    calls.call("devstack_metrics", registry=state.metrics.registry, host=host)
+    for owner, cache in calls.call("devstack_cache_backend", host=host):  # firstresult: one answer
+        host.cache = cache
+        log.info("shared cache provided", extra={"plugin": owner, "cache": getattr(cache, "name", "?")})
 
     # apply routes and checks only for plugins that survived every build-time hook
-    for record, result in blueprints:
-        if record.status == "loaded":
+    for owner, result in blueprints:
+        record = registry.records.get(owner or "")
+        if record is not None and record.status == "loaded":
             for blueprint in as_list(result):
                 register_blueprint(app, state, record, blueprint)
-    for record, result in checks:
-        if record.status == "loaded":
+    for owner, result in checks:
+        record = registry.records.get(owner or "")
+        if record is not None and record.status == "loaded":
             for check in as_list(result):
                 try:
                     state.health.add(record.name, check)
@@ -261,10 +262,18 @@ def finish_contract(app: Quart, state: DevstackState) -> None:
 
 
 def install_lifecycle(app: Quart, state: DevstackState) -> None:
+    calls = state.registry.calls
+
+    def starters() -> set[str]:
+        return {impl.plugin_name for impl in state.registry.hook.devstack_startup.get_hookimpls()}
+
     @app.before_serving
     async def start_plugins() -> None:
-        for record, _ in await state.registry.call_each_awaited("devstack_startup", phase="startup", host=state.host):
-            state.started.append(record.name)
+        with_startup = starters()
+        for _owner, call in calls.call("devstack_startup", host=state.host):
+            if inspect.isawaitable(call):
+                await call  # a failure or overrun fails that plugin (see devstack.hookcalls)
+        state.started.extend(name for name in sorted(with_startup) if state.registry.is_loaded(name))
         # Everything built so far (modules, the app, plugin clients) lives as long as the
         # process: move it out of the collector's generations so full collections stay short.
         gc.collect()
@@ -273,13 +282,12 @@ def install_lifecycle(app: Quart, state: DevstackState) -> None:
     @app.after_serving
     async def stop_plugins() -> None:
         state.shutting_down = True
-        for record, impl in list(state.registry.implementations("devstack_shutdown")):
-            if record.name not in state.started:
+        with_startup = starters()
+        for owner, call in calls.call("devstack_shutdown", host=state.host):
+            if owner in with_startup and owner not in state.started:
+                if isinstance(call, PluginCall):
+                    call.close()  # its startup never ran: nothing to close
                 continue
-            try:
-                result = state.registry.invoke(impl, {"host": state.host})
-                if result is not None:
-                    await result
-            except Exception as exc:  # noqa: BLE001 - shut the others down too
-                log.error("plugin shutdown failed", extra={"plugin": record.name, "error_type": type(exc).__name__})
+            if inspect.isawaitable(call):
+                await call  # a failure or overrun is logged; the other plugins still shut down
         state.started.clear()

@@ -116,7 +116,7 @@ def root_document(app: Quart) -> dict[str, Any]:
         "examples": {},
         "note": "Every service's credentials come from the secrets provider (Vault when installed)",
     }
-    for _record, extra in state.registry.call_each("devstack_root_info", phase="root info", host=state.host):
+    for _owner, extra in state.registry.calls.call("devstack_root_info", host=state.host):
         if not extra:
             continue
         for key, value in extra.items():

@@ -4,11 +4,24 @@ Every hook is named ``devstack_*`` and belongs to the pluggy project ``"devstack
 A plugin implements any subset of them with ``@devstack.hookimpl``; an implementation
 of a hook that is not listed here is an error at startup (``check_pending``).
 
-Ordering: pluggy calls implementations last-registered first. devstack never relies on
-that order: the host calls every implementation of a hook one plugin at a time (so that
-a failure is attributed to its plugin), awaits the result when it is awaitable, and
-rejects conflicting answers (two plugins claiming the same route, health check name or
-shared-cache provider) at startup, naming both plugins.
+Calls and order: the host calls every hook through pluggy, so ``tryfirst``/``trylast``,
+hook wrappers (``@hookimpl(wrapper=True)``), ``add_hookcall_monitoring`` and pluggy's
+tracing work as pluggy documents them. Implementations run in pluggy's order: tryfirst
+ones first, trylast ones last, the rest in plugin-name order (devstack registers plugins
+in reverse name order, and pluggy calls the last registered first). Hooks that return an
+awaitable are awaited in that order. Each plugin's implementations are isolated: one that
+raises while the application is built or started marks its plugin failed (strict mode:
+startup fails); at request time the failure is logged and counts as no answer.
+``devstack_startup`` and ``devstack_shutdown`` run under ``DEVSTACK_PLUGIN_LIFECYCLE_TIMEOUT``.
+``DEVSTACK_TRACE_PLUGINS=1`` logs every call: hook, plugin, answered, duration.
+
+First answer wins for the provider hooks: ``devstack_cache_backend`` is a pluggy
+``firstresult`` hook; ``devstack_secrets`` and ``devstack_tls_certificate`` are async, so the
+host awaits their answers in order and stops at the first that is not None (pluggy's
+``firstresult`` cannot see inside an awaitable). A plugin that wants to answer before
+another (say, secrets before Vault) marks its implementation ``tryfirst=True``.
+Conflicting contributions (two plugins claiming the same route or health check name)
+are rejected at startup, naming both plugins.
 
 Arguments: ``host`` is the :class:`devstack.api.Host` of the running application, the
 only object a plugin needs from core (settings, secrets, shared cache, backend guard).
@@ -96,8 +109,9 @@ def devstack_startup(host: Host) -> Awaitable[None] | None:
     ``before_serving``), after every plugin's routes, checks, metrics and the shared
     cache are in place. A backend that is down must not make this raise: create the
     pool lazily or retry in the background and let the health check say unhealthy.
-    If it raises anyway, the plugin is marked failed (fatal in strict mode).
-    Returns None.
+    If it raises anyway, or does not finish within ``DEVSTACK_PLUGIN_LIFECYCLE_TIMEOUT``
+    seconds, the plugin is marked failed (fatal in strict mode): its routes answer 503
+    and the other plugins serve. Returns None.
     """
 
 
@@ -108,7 +122,8 @@ def devstack_shutdown(host: Host) -> Awaitable[None] | None:
     Called once, awaited, when the application stops serving (Quart's
     ``after_serving``, also on SIGTERM after in-flight requests have finished).
     Called for every plugin whose startup ran, even if another plugin's shutdown
-    failed. Must be bounded in time. Returns None.
+    failed. Bounded by ``DEVSTACK_PLUGIN_LIFECYCLE_TIMEOUT`` (an overrun is logged and
+    the other plugins still shut down). Returns None.
     """
 
 
@@ -120,22 +135,23 @@ def devstack_secrets(service: str, host: Host) -> Awaitable[Mapping[str, str] | 
     every plugin uses for its credentials. ``service`` is a validated name such as
     ``"postgres"`` or ``"redis-1"``. Returns (awaitably) the credentials mapping, or
     None when this provider has nothing for that service; providers are asked one
-    after the other until one answers. Raises ``devstack.errors.ServiceUnavailable``
-    when the provider's backend is down and it has no last known value. With no
-    provider installed (or every provider answering None) ``host.secrets`` returns
-    None and the plugin falls back to its own settings.
+    after the other, in pluggy's order, until one answers (first answer wins). Raises
+    ``devstack.errors.ServiceUnavailable`` when the provider's backend is down and it
+    has no last known value. With no provider installed (or every provider answering
+    None) ``host.secrets`` returns None and the plugin falls back to its own settings.
     """
     raise NotImplementedError  # a specification: plugins implement it
 
 
-@hookspec
+@hookspec(firstresult=True)
 def devstack_cache_backend(host: Host) -> CacheBackend | None:
     """Provide the shared cache.
 
-    Called once while the application is being built. Returns an object implementing
-    ``devstack.api.CacheBackend`` (async get/set/delete of bytes with a TTL), or None.
-    At most one installed plugin may provide it (two is a startup error naming both);
-    without any, core uses an in-process memory cache. Core uses it for response
+    Called once while the application is being built; ``firstresult``: the first
+    implementation (in pluggy's order) that returns something other than None provides
+    the cache. Returns an object implementing ``devstack.api.CacheBackend`` (async
+    get/set/delete of bytes with a TTL), or None. Without any, core uses an in-process
+    memory cache. Core uses it for response
     caching (``/health/all``) and plugins reach it as ``host.cache``. Connections are
     opened in the provider's own ``devstack_startup``; while its backend is down the
     cache raises ``devstack.api.CacheUnavailable`` and callers bypass it.
@@ -175,7 +191,7 @@ def devstack_tls_certificate(host: Host) -> Awaitable[TlsMaterial | None]:
     Called, awaited, when TLS is enabled and ``devstack serve`` starts, and again
     whenever the current certificate is within its renewal window. Returns a
     ``devstack.api.TlsMaterial`` (PEM certificate chain, PEM private key, expiry), or
-    None when this plugin does not provide certificates. Without any provider the
+    None when this plugin does not provide certificates; the first answer wins. Without any provider the
     listener uses the certificate and key files from the settings.
     """
     raise NotImplementedError  # a specification: plugins implement it

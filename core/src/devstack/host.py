@@ -56,15 +56,14 @@ class Host:
         """
         if not SERVICE_NAME.match(service):
             raise ValueError("invalid service name")
-        for answer in self._registry.call_each_async("devstack_secrets", service=service, host=self):
-            result = await answer
-            if result is not None:
-                credentials = {str(k): str(v) for k, v in result.items()}
-                for key, value in credentials.items():
-                    if sensitive_name(key):
-                        register_secret(value)  # the log redaction masks it from now on
-                return credentials
-        return None
+        _provider, result = await self._registry.calls.first_answer("devstack_secrets", service=service, host=self)
+        if result is None:
+            return None
+        credentials = {str(k): str(v) for k, v in result.items()}
+        for key, value in credentials.items():
+            if sensitive_name(key):
+                register_secret(value)  # the log redaction masks it from now on
+        return credentials
 
     # backend calls --------------------------------------------------------------------
     @asynccontextmanager

@@ -40,6 +40,7 @@ from devstack.errors import (
     ApiError,
     InternalServerError,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     error_for_status,
 )
@@ -197,6 +198,7 @@ def install(app: Quart) -> None:
     checking_keys = api_keys.enabled
     clients = limiter.clients
     rule_paths = state.rule_paths
+    failed_plugins = state.registry.failed_names
     routes = RouteCache(state.route_owners, metrics, state.validators)
     request_lines = FastRecords(log, "request")
 
@@ -241,6 +243,8 @@ def install(app: Quart) -> None:
 
         if checking_keys:
             await api_keys.check(path, headers.get("X-API-Key"))
+        if info.owner in failed_plugins:  # loaded, then failed at startup
+            raise ServiceUnavailable(info.owner, f"plugin {info.owner} is not running", reason="plugin_failed")
 
         if method in BODY_METHODS:  # other methods' bodies are never read
             declared = req.content_length or "Transfer-Encoding" in headers

@@ -1,16 +1,19 @@
-"""Plugin discovery, isolation and per-plugin hook calls.
+"""Plugin discovery, isolation and the order of hook calls.
 
 Each entry point of the ``devstack.plugins`` group is loaded and registered on its own.
 A plugin that fails (import, registration, an unknown hook, a hook that raises while the
 application is built or started) is recorded as failed with a short reason, logged, and
 left out; the host serves the rest. In strict mode the same failure is fatal.
+
+Hooks are called through pluggy (see :mod:`devstack.hookcalls`). pluggy calls the
+implementation registered last first; devstack registers plugins in reverse name order,
+so that without ``tryfirst``/``trylast`` implementations are called in plugin-name order.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Literal
@@ -18,6 +21,7 @@ from typing import Any, Literal
 import pluggy
 
 from devstack import hookspecs
+from devstack.hookcalls import HookCalls, PluginTimeout
 
 log = logging.getLogger("devstack.plugins")
 
@@ -59,6 +63,8 @@ class PluginRecord:
 
 def describe_failure(phase: str, exc: BaseException) -> str:
     """A short, safe reason: the phase and the exception's type (never its text)."""
+    if isinstance(exc, PluginTimeout):
+        return f"{phase} failed: {exc}"  # our own sentence: says how long it was given
     reason = f"{phase} failed: {type(exc).__name__}"
     missing = getattr(exc, "name", None)
     if isinstance(exc, ModuleNotFoundError) and missing:
@@ -69,19 +75,45 @@ def describe_failure(phase: str, exc: BaseException) -> str:
 class PluginRegistry:
     """The pluggy manager plus one record per discovered plugin."""
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, *, lifecycle_timeout: float = 30.0, trace: bool = False) -> None:
         self.strict = strict
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        self.failed_names: set[str] = set()
+        """Plugins that failed after loading (their routes answer 503)."""
+        self.calls = HookCalls(self, lifecycle_timeout, trace)
+
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay: ``registry.hook.devstack_routes(host=host)``."""
+        return self.pm.hook
 
     # discovery ------------------------------------------------------------------------
-    def discover(self, allow: list[str] | None = None, deny: list[str] | None = None) -> None:
-        """Load every entry point of the group, one at a time."""
+    def discover(
+        self,
+        allow: list[str] | None = None,
+        deny: list[str] | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        """Load every entry point of the group (plus ``extra`` plugin objects by name, for
+        tests and embedding), one at a time, then register them in reverse name order:
+        pluggy calls the last registered first, so calls go in plugin-name order."""
+        loaded: list[tuple[PluginRecord, object]] = []
         for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
-            self._load_entry_point(entry_point, allow or [], deny or [])
+            found = self._load_entry_point(entry_point, allow or [], deny or [])
+            if found is not None:
+                loaded.append(found)
+        for name, plugin in (extra or {}).items():
+            record = PluginRecord(name=name)
+            self.records[name] = record
+            loaded.append((record, plugin))
+        for record, plugin in sorted(loaded, key=lambda item: item[0].name, reverse=True):
+            self._register(record, plugin)
 
-    def _load_entry_point(self, entry_point: EntryPoint, allow: list[str], deny: list[str]) -> None:
+    def _load_entry_point(
+        self, entry_point: EntryPoint, allow: list[str], deny: list[str]
+    ) -> tuple[PluginRecord, object] | None:
         dist = entry_point.dist
         record = PluginRecord(
             name=entry_point.name,
@@ -90,34 +122,35 @@ class PluginRegistry:
         )
         if entry_point.name in self.records:
             self.fail(record, "discovery", PluginError("duplicate plugin name"))
-            return
+            return None
         self.records[record.name] = record
         if (allow and record.name not in allow) or record.name in deny:
             record.status = "disabled"
             log.info("plugin disabled by settings", extra={"plugin": record.name})
-            return
+            return None
         try:
             plugin = entry_point.load()
         except Exception as exc:  # noqa: BLE001 - isolation: any import failure
             self.fail(record, "import", exc)
-            return
-        self._register(record, plugin)
+            return None
+        return record, plugin
 
     def register(self, plugin: object, name: str, distribution: str | None = None, version: str | None = None) -> None:
-        """Register a plugin object directly (tests, embedding)."""
+        """Register one plugin object directly (embedding). pluggy calls the plugin
+        registered last first; ``discover(extra=...)`` keeps plugin-name order."""
         record = PluginRecord(name=name, distribution=distribution, version=version)
         self.records[name] = record
         self._register(record, plugin)
 
     def _register(self, record: PluginRecord, plugin: object) -> None:
         try:
-            self.pm.register(plugin, name=record.name)
+            self.pm.register(self.calls.isolated(record, plugin), name=record.name)
         except Exception as exc:  # noqa: BLE001 - bad hook signatures and the like
             self.fail(record, "registration", exc)
             return
         unknown = [
             impl.function.__name__
-            for caller in self.pm.get_hookcallers(plugin) or []
+            for caller in self.pm.get_hookcallers(self.pm.get_plugin(record.name)) or []
             if not caller.has_spec()
             for impl in caller.get_hookimpls()
             if impl.plugin_name == record.name
@@ -127,7 +160,8 @@ class PluginRegistry:
             record.error = f"registration failed: unknown hooks {sorted(unknown)}"
             return
         record.plugin = plugin
-        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [] if caller.has_spec())
+        callers = self.pm.get_hookcallers(self.pm.get_plugin(record.name)) or []
+        record.hooks = sorted(caller.name for caller in callers if caller.has_spec())
         log.info(
             "plugin loaded",
             extra={"plugin": record.name, "distribution": record.distribution, "version": record.version},
@@ -142,6 +176,7 @@ class PluginRegistry:
         """Mark a plugin failed, take it out, and stop here in strict mode."""
         record.status = "failed"
         record.error = describe_failure(phase, exc)
+        self.failed_names.add(record.name)
         self.records.setdefault(record.name, record)
         if record.plugin is not None or self.pm.has_plugin(record.name):
             self.pm.unregister(name=record.name)
@@ -165,56 +200,9 @@ class PluginRegistry:
     def loaded(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.status == "loaded"]
 
+    def is_loaded(self, name: str) -> bool:
+        record = self.records.get(name)
+        return record is not None and record.status == "loaded"
+
     def loaded_names(self) -> list[str]:
         return [r.name for r in self.loaded()]
-
-    def implementations(self, hook_name: str) -> Iterator[tuple[PluginRecord, pluggy.HookImpl]]:
-        """Each loaded plugin's implementation of a hook, in plugin-name order."""
-        caller = getattr(self.pm.hook, hook_name)
-        impls = {impl.plugin_name: impl for impl in caller.get_hookimpls()}
-        for name in sorted(impls):
-            record = self.records.get(name)
-            if record is not None and record.status == "loaded":
-                yield record, impls[name]
-
-    @staticmethod
-    def invoke(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-        return impl.function(*[kwargs[arg] for arg in impl.argnames])
-
-    def call_each(self, hook_name: str, phase: str | None = None, **kwargs: Any) -> list[tuple[PluginRecord, Any]]:
-        """Call every plugin's implementation; a plugin that raises is failed (isolation)."""
-        results: list[tuple[PluginRecord, Any]] = []
-        for record, impl in list(self.implementations(hook_name)):
-            try:
-                results.append((record, self.invoke(impl, kwargs)))
-            except Exception as exc:  # noqa: BLE001 - isolation
-                self.fail(record, phase or hook_name, exc)
-        return results
-
-    async def call_each_awaited(
-        self, hook_name: str, phase: str | None = None, **kwargs: Any
-    ) -> list[tuple[PluginRecord, Any]]:
-        """Like call_each, awaiting what each implementation returns."""
-        results: list[tuple[PluginRecord, Any]] = []
-        for record, impl in list(self.implementations(hook_name)):
-            try:
-                result = self.invoke(impl, kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-                results.append((record, result))
-            except Exception as exc:  # noqa: BLE001 - isolation
-                self.fail(record, phase or hook_name, exc)
-        return results
-
-    def call_each_async(self, hook_name: str, **kwargs: Any) -> Iterator[Awaitable[Any]]:
-        """Awaitables of each implementation, for callers that stop at the first answer."""
-        for _record, impl in list(self.implementations(hook_name)):
-            result = self.invoke(impl, kwargs)
-            if inspect.isawaitable(result):
-                yield result
-            else:
-                yield _ready(result)
-
-
-async def _ready(value: Any) -> Any:
-    return value

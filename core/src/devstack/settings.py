@@ -34,6 +34,10 @@ class CoreSettings(BaseSettings):
     strict_plugins: bool = Field(False, description="Fail startup when any plugin fails to load or start")
     plugins: CsvList = Field(default_factory=list, description="Allowlist of plugin names (empty: all)")
     disable_plugins: CsvList = Field(default_factory=list, description="Plugin names not to load")
+    plugin_lifecycle_timeout: float = Field(
+        30.0, gt=0, description="Seconds each plugin's startup or shutdown hook may take (then it is failed)"
+    )
+    trace_plugins: bool = Field(False, description="Log every hook call: hook, plugin that answered, duration")
 
     health_cache_ttl: float = Field(30.0, ge=0, description="Seconds GET /health/all is cached")
     health_timeout: float = Field(5.0, gt=0, description="Default timeout of a health probe, seconds")

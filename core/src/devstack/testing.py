@@ -57,19 +57,24 @@ async def running_app(
     """A started application and its test client.
 
     ``env`` is applied while the app is built and served (plugin settings read it).
-    ``plugins`` registers extra plugin objects by name (after entry-point discovery
-    unless ``discover`` is False). Rate limiting is off unless asked for.
+    ``plugins`` registers extra plugin objects by name, beside the discovered ones
+    (unless ``discover`` is False), all called in plugin-name order. Rate limiting is off unless asked for.
     """
     core_settings.setdefault("rate_limit_enabled", False)
     core_settings.setdefault("log_level", "INFO")
     core_settings.setdefault("strict_plugins", strict)
     with environment(env or {}):
         settings = CoreSettings(**core_settings)
-        registry = PluginRegistry(strict=settings.strict_plugins)
+        registry = PluginRegistry(
+            strict=settings.strict_plugins,
+            lifecycle_timeout=settings.plugin_lifecycle_timeout,
+            trace=settings.trace_plugins,
+        )
         if discover:
-            registry.discover(settings.plugins, settings.disable_plugins)
-        for name, plugin in (plugins or {}).items():
-            registry.register(plugin, name=name)
+            registry.discover(settings.plugins, settings.disable_plugins, extra=plugins)
+        else:
+            for name, plugin in sorted((plugins or {}).items(), reverse=True):  # called in name order
+                registry.register(plugin, name=name)
         app = create_app(settings, registry)
         async with app.test_app() as test_app:
             yield app, test_app.test_client()

@@ -22,7 +22,6 @@ seconds. Only TLS 1.2 and newer are offered.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import shutil
@@ -33,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devstack.errors import ApiError
 from devstack.plugins import PluginRegistry
 from devstack.settings import CoreSettings
 
@@ -110,34 +110,28 @@ class TlsManager:
     # obtaining ------------------------------------------------------------------------
     async def from_plugins(self) -> bool:
         """Ask the plugins for a certificate; True when one answered."""
-        for record, impl in list(self.registry.implementations("devstack_tls_certificate")):
-            try:
-                result = self.registry.invoke(impl, {"host": self.host})
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:  # noqa: BLE001 - a provider failing is logged, not fatal
-                log.error(
-                    "TLS certificate hook failed", extra={"plugin": record.name, "error_type": type(exc).__name__}
-                )
-                continue
-            if result is None:
-                continue
-            now = time.time()
-            not_after = epoch(result.not_after)
-            chain = result.certificate_pem.rstrip("\n") + "\n"
-            if result.ca_chain_pem:
-                chain += result.ca_chain_pem.rstrip("\n") + "\n"
-            self.source, self.provider = "plugin", record.name
-            self.certificate_pem, self.private_key_pem = chain, result.private_key_pem
-            self.not_after = not_after
-            lifetime = max(0.0, not_after - now)
-            self.renew_at = not_after - min(self.settings.tls_renew_before, lifetime / 3)
-            log.info(
-                "TLS certificate obtained",
-                extra={"plugin": record.name, "serial": result.serial, "not_after": result.not_after.isoformat()},
-            )
-            return True
-        return False
+        try:
+            provider, result = await self.registry.calls.first_answer("devstack_tls_certificate", host=self.host)
+        except ApiError as exc:  # a provider whose backend is down: try the files
+            log.error("TLS certificate provider unavailable", extra={"error_type": type(exc).__name__})
+            return False
+        if result is None:
+            return False
+        now = time.time()
+        not_after = epoch(result.not_after)
+        chain = result.certificate_pem.rstrip("\n") + "\n"
+        if result.ca_chain_pem:
+            chain += result.ca_chain_pem.rstrip("\n") + "\n"
+        self.source, self.provider = "plugin", provider
+        self.certificate_pem, self.private_key_pem = chain, result.private_key_pem
+        self.not_after = not_after
+        lifetime = max(0.0, not_after - now)
+        self.renew_at = not_after - min(self.settings.tls_renew_before, lifetime / 3)
+        log.info(
+            "TLS certificate obtained",
+            extra={"plugin": provider, "serial": result.serial, "not_after": result.not_after.isoformat()},
+        )
+        return True
 
     def from_files(self) -> bool:
         cert, key = self.settings.tls_cert_file, self.settings.tls_key_file

@@ -138,3 +138,27 @@ async def test_vault_down_nothing_cached(shared_env: dict[str, str | None]) -> N
         with pytest.raises(ServiceUnavailable) as raised:
             await host_of(app).secrets("postgres")
         assert raised.value.service == "vault"
+
+
+class LocalSecrets:
+    """Another secrets provider: answers for postgres from its own store."""
+
+    @hookimpl
+    async def devstack_secrets(self, service: str, host: Host) -> dict[str, str] | None:
+        return {"user": "from-local"} if service == "postgres" else None
+
+
+class EagerLocalSecrets(LocalSecrets):
+    @hookimpl(tryfirst=True)
+    async def devstack_secrets(self, service: str, host: Host) -> dict[str, str] | None:
+        return {"user": "from-local"} if service == "postgres" else None
+
+
+async def test_a_tryfirst_provider_answers_ahead_of_vault(shared_env: dict[str, str | None]) -> None:
+    # "zz-local" comes after "vault" in name order: Vault answers first ...
+    async with running_app(env=shared_env, plugins={"zz-local": LocalSecrets()}) as (app, _client):
+        assert (await host_of(app).secrets("postgres") or {}).get("user") == "appuser"
+    # ... unless it says tryfirst; for what it does not know, Vault still answers
+    async with running_app(env=shared_env, plugins={"zz-local": EagerLocalSecrets()}) as (app, _client):
+        assert await host_of(app).secrets("postgres") == {"user": "from-local"}
+        assert (await host_of(app).secrets("rabbitmq") or {}).get("vhost")
