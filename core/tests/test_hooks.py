@@ -275,7 +275,8 @@ async def test_failing_startup_marks_plugin_failed_when_not_strict() -> None:
         plugins = (await (await client.get("/plugins")).get_json())["plugins"]
         record = next(p for p in plugins if p["name"] == "explodes")
         assert record["status"] == "failed"
-        assert record["error"] == "startup failed: ConnectionError"
+        line = Explodes.devstack_startup.__code__.co_firstlineno + 2
+        assert record["error"] == f"startup failed: ConnectionError at core/tests/test_hooks.py:{line}"
         assert (await client.get("/health/")).status_code == 200
 
     # Quart's test app wraps startup errors in its LifespanError; devstack serve exits non-zero

@@ -47,7 +47,9 @@ def test_wrong_hook_arguments_fail_the_plugin() -> None:
     registry = PluginRegistry(strict=False)
     registry.register(WrongArguments(), name="wrong")
     assert registry.records["wrong"].status == "failed"
-    assert registry.records["wrong"].error == "registration failed: PluginValidationError"
+    error = registry.records["wrong"].error or ""
+    assert error.startswith("registration failed: Plugin 'wrong' for hook 'devstack_routes'")
+    assert "{'surprise'} are declared in the hookimpl but can not be found in the hookspec" in error
 
 
 def test_strict_mode_fails_fast() -> None:
@@ -61,7 +63,8 @@ async def test_failing_routes_hook_leaves_the_rest_serving() -> None:
         assert (await client.get("/health/")).status_code == 200
         body: dict[str, Any] = await (await client.get("/plugins")).get_json()
         assert body["plugins"][0]["status"] == "failed"
-        assert body["plugins"][0]["error"] == "routes failed: KeyError"
+        line = RoutesRaise.devstack_routes.__code__.co_firstlineno + 2
+        assert body["plugins"][0]["error"] == f"routes failed: KeyError at core/tests/test_isolation.py:{line}"
         assert "abc" not in str(body)
 
 
@@ -73,6 +76,12 @@ def test_failure_reason_names_missing_module_but_never_the_message() -> None:
             "import failed: ModuleNotFoundError (no module named 'devstack_module_that_does_not_exist')"
         )
     assert describe_failure("startup", ValueError("password=x")) == "startup failed: ValueError"
+    try:
+        raise ValueError("password=x")
+    except ValueError as raised:
+        assert describe_failure("startup", raised, "core").startswith(
+            "startup failed: ValueError at core/tests/test_isolation.py:"
+        )
 
 
 def test_allow_and_deny_lists_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:

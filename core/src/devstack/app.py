@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +17,12 @@ from devstack.api import HealthCheck
 from devstack.contract import (
     ContractBuilder,
     ContractError,
+    check_refs,
     core_fragment,
     load_fragment,
     operations,
     quart_rule_to_openapi,
+    source_name,
 )
 from devstack.health import HealthChecks
 from devstack.hookcalls import PluginCall
@@ -137,15 +139,19 @@ def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
             continue
         state.settings_models[record.name] = model
 
+    core = core_fragment()
     fragments: dict[str, dict[str, Any]] = {}
     for owner, source in calls.call("devstack_contract"):
         record = registry.records.get(owner or "")
         if record is None:
             continue
         try:
-            fragments[record.name] = load_fragment(source)
+            fragment = load_fragment(source)
+            check_refs(source_name(source) if not isinstance(source, Mapping) else record.name, fragment, core)
         except Exception as exc:  # noqa: BLE001
             registry.fail(record, "contract", exc)
+            continue
+        fragments[record.name] = fragment
 
     blueprints = calls.call("devstack_routes", host=host)
     checks = calls.call("devstack_health_checks", host=host)
@@ -170,7 +176,7 @@ def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
                     raise PluginError(str(exc)) from None
                 record.health_checks.append(check.name)
 
-    builder = ContractBuilder(core_fragment())
+    builder = ContractBuilder(core)
     for name, fragment in sorted(fragments.items()):
         if state.registry.records[name].status != "loaded":
             continue

@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
+from devstack.failures import ContractError, yaml_position
+
+__all__ = ["ContractBuilder", "ContractError", "check_refs", "dangling_refs", "load_fragment"]
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 QUART_PARAM = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
-
-
-class ContractError(Exception):
-    """Two fragments disagree, or a fragment is unreadable."""
 
 
 def quart_rule_to_openapi(rule: str) -> str:
@@ -31,15 +31,72 @@ def quart_rule_to_openapi(rule: str) -> str:
     return QUART_PARAM.sub(r"{\1}", rule)
 
 
+def source_name(source: Any) -> str:
+    """A contract file's name as a person finds it: ``devstack_hello/contract.yaml``."""
+    parts = Path(str(source)).parts
+    return "/".join(parts[-2:]) if parts else str(source)
+
+
 def load_fragment(source: Any) -> dict[str, Any]:
-    """A fragment from a mapping, a path or a package resource (YAML or JSON)."""
+    """A fragment from a mapping, a path or a package resource (YAML or JSON).
+
+    Every failure is a ContractError naming the file (and the line, for a syntax
+    error), including a file that is missing: a wheel built without its package data.
+    """
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source))
-    text = source.read_text(encoding="utf-8")
-    loaded = yaml.safe_load(text)
+    name = source_name(source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{name}: no such file (is it package data of the distribution?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{name}: cannot be read ({type(exc).__name__})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{name}: {yaml_position(exc)}") from None
     if not isinstance(loaded, dict):
-        raise ContractError("contract fragment is not a mapping")
+        raise ContractError(f"{name}: a contract fragment is a mapping (paths, components, tags)")
     return loaded
+
+
+def dangling_refs(node: Any, document: Mapping[str, Any], at: str = "") -> list[str]:
+    """Every local ``$ref`` below ``node`` that names nothing in ``document``, with where
+    it stands (``paths./x.get.responses.200: #/components/schemas/Nope``)."""
+    found: list[str] = []
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/") and not resolves(ref, document):
+            found.append(f"{at or '(root)'}: {ref}")
+        for key, value in node.items():
+            found += dangling_refs(value, document, f"{at}.{key}" if at else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += dangling_refs(value, document, f"{at}[{index}]")
+    return found
+
+
+def check_refs(source: str, fragment: Mapping[str, Any], core: Mapping[str, Any]) -> None:
+    """Raise ContractError when a ``$ref`` of the fragment names nothing in core's
+    components or its own (the served document would then be invalid)."""
+    components: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (core.get("components") or {}).items()}
+    for section, entries in (fragment.get("components") or {}).items():
+        components.setdefault(section, {}).update(entries or {})
+    dangling = dangling_refs(fragment, {"components": components})
+    if dangling:
+        shown = "; ".join(dangling[:3]) + (f" (and {len(dangling) - 3} more)" if len(dangling) > 3 else "")
+        raise ContractError(f"{source}: $ref names nothing: {shown}")
+
+
+def resolves(ref: str, document: Mapping[str, Any]) -> bool:
+    target: Any = document
+    for part in ref[2:].split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(target, Mapping) or key not in target:
+            return False
+        target = target[key]
+    return True
 
 
 def core_fragment() -> dict[str, Any]:

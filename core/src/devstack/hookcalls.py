@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from devstack.errors import ApiError
+from devstack.failures import PluginTimeout
 
 if TYPE_CHECKING:
     from devstack.plugins import PluginRecord, PluginRegistry
@@ -65,14 +66,6 @@ PHASES = {
     "devstack_tls_certificate": "TLS certificate",
 }
 LIFECYCLE_HOOKS = frozenset({"devstack_startup", "devstack_shutdown"})
-
-
-class PluginTimeout(Exception):
-    """A lifecycle hook did not finish within the lifecycle timeout."""
-
-    def __init__(self, hook: str, seconds: float) -> None:
-        super().__init__(f"{PHASES.get(hook, hook)} did not finish within {seconds:g} s")
-        self.seconds = seconds
 
 
 class PluginCall:
@@ -107,7 +100,9 @@ class PluginCall:
             async with asyncio.timeout(timeout):
                 result = await self._awaitable
         except TimeoutError:
-            return self._calls.failed(self.record, self.hook, PluginTimeout(self.hook, timeout or 0.0))
+            return self._calls.failed(
+                self.record, self.hook, PluginTimeout(PHASES.get(self.hook, self.hook), timeout or 0.0)
+            )
         except ApiError as exc:
             if self.hook in LIFECYCLE_HOOKS:
                 return self._calls.failed(self.record, self.hook, exc)

@@ -12,6 +12,7 @@ so that without ``tryfirst``/``trylast`` implementations are called in plugin-na
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from typing import Any, Literal
 import pluggy
 
 from devstack import hookspecs
-from devstack.hookcalls import HookCalls, PluginTimeout
+from devstack.failures import describe_failure
+from devstack.hookcalls import HookCalls
 
 log = logging.getLogger("devstack.plugins")
 
@@ -47,6 +49,8 @@ class PluginRecord:
     routes: list[str] = field(default_factory=list)
     health_checks: list[str] = field(default_factory=list)
     plugin: object | None = None
+    package: str | None = None
+    """The plugin's top-level import package (where its failures are located)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,15 +65,22 @@ class PluginRecord:
         }
 
 
-def describe_failure(phase: str, exc: BaseException) -> str:
-    """A short, safe reason: the phase and the exception's type (never its text)."""
-    if isinstance(exc, PluginTimeout):
-        return f"{phase} failed: {exc}"  # our own sentence: says how long it was given
-    reason = f"{phase} failed: {type(exc).__name__}"
-    missing = getattr(exc, "name", None)
-    if isinstance(exc, ModuleNotFoundError) and missing:
-        reason += f" (no module named {missing!r})"
-    return reason
+def check_names(allow: list[str], deny: list[str], installed: list[str]) -> None:
+    """A name in the allow or deny list that no installed plugin has is an error (a
+    misspelled allowlist would otherwise silently serve no plugin at all)."""
+    for setting, names in (("DEVSTACK_PLUGINS", allow), ("DEVSTACK_DISABLE_PLUGINS", deny)):
+        unknown = sorted(set(names) - set(installed))
+        if unknown:
+            raise PluginError(
+                f"{setting} names {', '.join(map(repr, unknown))}, which no installed plugin has "
+                f"(installed: {', '.join(sorted(installed)) or 'none'}; the format is comma-separated names)"
+            )
+
+
+def package_of(plugin: object) -> str | None:
+    """The top-level package of a plugin module or object."""
+    module = plugin.__name__ if inspect.ismodule(plugin) else type(plugin).__module__
+    return module.split(".")[0] if module else None
 
 
 class PluginRegistry:
@@ -99,13 +110,15 @@ class PluginRegistry:
         """Load every entry point of the group (plus ``extra`` plugin objects by name, for
         tests and embedding), one at a time, then register them in reverse name order:
         pluggy calls the last registered first, so calls go in plugin-name order."""
+        points = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        check_names(allow or [], deny or [], [ep.name for ep in points] + list(extra or {}))
         loaded: list[tuple[PluginRecord, object]] = []
-        for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        for entry_point in points:
             found = self._load_entry_point(entry_point, allow or [], deny or [])
             if found is not None:
                 loaded.append(found)
         for name, plugin in (extra or {}).items():
-            record = PluginRecord(name=name)
+            record = PluginRecord(name=name, package=package_of(plugin))
             self.records[name] = record
             loaded.append((record, plugin))
         for record, plugin in sorted(loaded, key=lambda item: item[0].name, reverse=True):
@@ -119,6 +132,7 @@ class PluginRegistry:
             name=entry_point.name,
             distribution=dist.name if dist is not None else None,
             version=dist.version if dist is not None else None,
+            package=entry_point.module.split(".")[0],
         )
         if entry_point.name in self.records:
             self.fail(record, "discovery", PluginError("duplicate plugin name"))
@@ -138,7 +152,7 @@ class PluginRegistry:
     def register(self, plugin: object, name: str, distribution: str | None = None, version: str | None = None) -> None:
         """Register one plugin object directly (embedding). pluggy calls the plugin
         registered last first; ``discover(extra=...)`` keeps plugin-name order."""
-        record = PluginRecord(name=name, distribution=distribution, version=version)
+        record = PluginRecord(name=name, distribution=distribution, version=version, package=package_of(plugin))
         self.records[name] = record
         self._register(record, plugin)
 
@@ -175,7 +189,7 @@ class PluginRegistry:
     def fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
         """Mark a plugin failed, take it out, and stop here in strict mode."""
         record.status = "failed"
-        record.error = describe_failure(phase, exc)
+        record.error = describe_failure(phase, exc, record.package)
         self.failed_names.add(record.name)
         self.records.setdefault(record.name, record)
         if record.plugin is not None or self.pm.has_plugin(record.name):

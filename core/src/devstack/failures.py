@@ -1,0 +1,82 @@
+"""Why a plugin failed, in words a plugin author can act on and an operator may read.
+
+A reason names the phase and what failed where: the file and line of the plugin's own
+code that raised, the contract file and line that does not parse, the hook signature
+pluggy refused. It never carries an exception's own text when that text could hold
+data (a driver's message may quote a connection string): only texts that devstack or
+pluggy wrote from code and files (``ContractError``, a YAML syntax error's position,
+``PluginValidationError``) are quoted.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import PurePath
+
+import pluggy
+import yaml
+
+MAX_REASON = 400
+
+
+class ContractError(Exception):
+    """Two fragments disagree, or a fragment is unreadable (message written by core)."""
+
+
+class PluginTimeout(Exception):
+    """A lifecycle hook did not finish within the lifecycle timeout."""
+
+    def __init__(self, phase: str, seconds: float) -> None:
+        super().__init__(f"{phase} did not finish within {seconds:g} s")
+        self.seconds = seconds
+
+
+def where(exc: BaseException, package: str | None) -> str | None:
+    """``pkg/module.py:12``: the innermost frame of the traceback that runs code of the
+    plugin's own ``package`` (None when none does: a reason without a location beats one
+    pointing into a library)."""
+    if not package:
+        return None
+    found: tuple[str, int] | None = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module == package or module.startswith(package + "."):
+            found = (frame.f_code.co_filename, line)
+    if found is None:
+        return None
+    parts = PurePath(found[0]).parts
+    if package in parts:
+        last = len(parts) - 1 - parts[::-1].index(package)
+        return "/".join(parts[last:]) + f":{found[1]}"
+    return f"{parts[-1]}:{found[1]}"
+
+
+def yaml_position(exc: yaml.YAMLError) -> str:
+    """A YAML error as ``line L, column C: problem`` (its own words, not the file's text)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_REASON else flat[: MAX_REASON - 3] + "..."
+
+
+def describe_failure(phase: str, exc: BaseException, package: str | None = None) -> str:
+    """A short, safe reason: the phase, what failed and where (see the module docstring)."""
+    head = f"{phase} failed"
+    if isinstance(exc, (PluginTimeout, ContractError)):
+        return f"{head}: {one_line(str(exc))}"
+    if isinstance(exc, pluggy.PluginValidationError):
+        return f"{head}: {one_line(str(exc))}"
+    if isinstance(exc, yaml.YAMLError):
+        return f"{head}: {one_line(yaml_position(exc))}"
+    reason = f"{head}: {type(exc).__name__}"
+    missing = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and missing:
+        return f"{reason} (no module named {missing!r})"
+    location = where(exc, package)
+    return f"{reason} at {location}" if location else reason
