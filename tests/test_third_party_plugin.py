@@ -154,7 +154,7 @@ def test_broken_plugin_is_isolated_and_strict_mode_fails(venv: Path) -> None:
         base = f"http://127.0.0.1:{server.port}"
         plugins = {p["name"]: p for p in get_json(f"{base}/plugins")["plugins"]}
         assert plugins["broken"]["status"] == "failed"
-        assert plugins["broken"]["error"] == "import failed: RuntimeError"
+        assert plugins["broken"]["error"] == "import failed: RuntimeError at devstack_broken/plugin.py:3"
         assert plugins["hello"]["status"] == "loaded"
         assert get_json(f"{base}/hello/ok")["greeting"] == "hello ok"
         log = server.stop()
