@@ -54,8 +54,6 @@ HOLD_S = 10.0
 RECOVERY_LIMIT_S = 60.0
 BREAKER_RESET_S = 5
 BACKEND_TIMEOUT_S = 5.0
-OPEN_BREAKER_LIMIT_MS = 10.0
-OPEN_BREAKER_CEILING_MS = 1000.0
 MAX_REQUESTS = 200_000  # per scenario: the loop is bounded in count as well as in time
 
 pytestmark = pytest.mark.skipif(
@@ -332,14 +330,11 @@ def check(outcome: Outcome) -> list[str]:
         problems.append("the circuit breaker never opened")
     server_ms = [s.server_ms for s in opened if s.server_ms is not None]
     client_ms = [s.elapsed_ms for s in opened]
-    # Once open, the breaker answers without touching the backend: its 503 takes server
-    # time well under 10 ms (the median; the tail under this load is the event loop
-    # running other requests' work at the request's await points, reported below) and
-    # never anything like the backend timeout.
-    if server_ms and percentile(server_ms, 50) >= OPEN_BREAKER_LIMIT_MS:
-        problems.append(f"503 with the breaker open took {percentile(server_ms, 50):.1f} ms (median server time)")
-    if client_ms and max(client_ms) >= OPEN_BREAKER_CEILING_MS:
-        problems.append(f"a 503 with the breaker open took {max(client_ms):.0f} ms")
+    # Once open, the breaker answers without touching the backend, so no such 503 waits
+    # for the backend timeout. How fast it answers is a speed figure: reported below
+    # (server and client percentiles), measured as a ratio in bench/, not asserted here.
+    if client_ms and max(client_ms) >= BACKEND_TIMEOUT_S * 1000:
+        problems.append(f"a 503 with the breaker open took {max(client_ms):.0f} ms: it waited for the backend")
     while_down = [h for h in outcome.health if h.at >= outcome.t_down + 1.0]
     if not any(h.service_status == "unhealthy" and h.all_status == "degraded" for h in while_down):
         problems.append(f"/health/all never said {fault.name} unhealthy: {[h.service_status for h in while_down]}")

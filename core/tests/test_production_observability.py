@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -246,11 +245,8 @@ async def test_breaker_opens_after_consecutive_failures_and_fails_fast() -> None
             assert failed.status_code == 503
             assert (await failed.get_json())["details"]["reason"] == "backend_error"
         assert plugin.backend_calls == 5
-        started = time.perf_counter()
         refused = await client.get("/flaky/ok", headers={"X-Request-ID": "open-1"})
-        elapsed = time.perf_counter() - started
-        assert elapsed < 0.010, elapsed
-        assert plugin.backend_calls == 5  # the backend was not called
+        assert plugin.backend_calls == 5  # fails fast: the backend was not called
         assert refused.status_code == 503
         body = await refused.get_json()
         assert body["error"] == "ServiceUnavailableError"
