@@ -3,8 +3,8 @@ against a mix of every plugin's endpoints, stop the backend, hold it down, bring
 
 Per backend this asserts: every endpoint that does not need the stopped backend keeps
 answering 2xx, without a single failure; the endpoints that need it answer 503 (within
-their timeout; in under 10 ms of server time (median) once the circuit breaker is open,
-and never near the timeout);
+their timeout; once the circuit breaker is open, without waiting for the backend at all:
+their server and client times are reported);
 /health/all and /health/ready say so while it is down; after ``scripts/services.sh up``
 brought it back they recover without a restart of devstack; the devstack process never
 dies. At the end every message the broker confirmed during all of it is consumed again.
