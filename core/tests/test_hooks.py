@@ -438,9 +438,10 @@ async def test_hook_devstack_root_info() -> None:
         assert body["redis_cluster"] == {"nodes": "/redis/cluster/nodes"}
         assert body["security"]["circuit_breakers"]["services"] == ["redis"]
         assert body["security"]["rate_limiting"] == {
-            "general": "100/minute",
-            "metrics": "1000/minute",
-            "health": "200/minute",
+            "general_endpoints": "100/minute",
+            "metrics_endpoint": "1000/minute",
+            "health_checks": "200/minute",
+            "enabled": False,
         }
 
 

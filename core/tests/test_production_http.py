@@ -121,15 +121,95 @@ async def test_preflight_answered_for_every_route_before_limits_and_keys() -> No
                     "Access-Control-Request-Headers": "Content-Type, X-API-Key",
                 },
             )
-            assert response.status_code == 204, path
+            assert response.status_code == 200, path
+            assert await response.get_data(as_text=True) == "OK"
             assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
             assert response.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, PATCH, OPTIONS"
-            assert response.headers["Access-Control-Allow-Headers"] == "Content-Type, X-API-Key"
+            assert response.headers["Access-Control-Allow-Headers"] == REFERENCE_ALLOW_HEADERS
             assert response.headers["Access-Control-Allow-Credentials"] == "true"
             assert response.headers["Access-Control-Max-Age"] == "600"
             assert response.headers["X-Request-ID"]
         refused = await client.options("/", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "TRACE"})
         assert refused.status_code == 400
+        assert (await refused.get_json())["message"] == "Disallowed CORS method"
+
+
+REFERENCE_ALLOW_HEADERS = (
+    "Accept, Accept-Language, Authorization, Cache-Control, Content-Language, Content-Type, DNT, Origin, "
+    "User-Agent, X-API-Key, X-Request-ID, X-Requested-With"
+)
+
+
+async def preflight(client: Any, origin: str, method: str = "GET", asked: str | None = None) -> Any:
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if asked is not None:
+        headers["Access-Control-Request-Headers"] = asked
+    return await client.options("/", headers=headers)
+
+
+async def test_preflight_refusals_carry_the_reference_headers() -> None:
+    """A refused preflight (origin, or a header outside the fixed list) still carries
+    Allow-Methods, Allow-Headers, Max-Age and Allow-Credentials; Allow-Origin only for
+    an allowed origin."""
+    async with running_app(discover=False) as (_app, client):
+        header = await preflight(client, ALLOWED, asked="X-Foo")
+        assert header.status_code == 400
+        assert (await header.get_json())["message"] == "Disallowed CORS headers"
+        assert header.headers["Access-Control-Allow-Origin"] == ALLOWED
+        origin = await preflight(client, "http://evil.example")
+        assert origin.status_code == 400
+        assert "Access-Control-Allow-Origin" not in origin.headers
+        for refused in (header, origin):
+            assert refused.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, PATCH, OPTIONS"
+            assert refused.headers["Access-Control-Allow-Headers"] == REFERENCE_ALLOW_HEADERS
+            assert refused.headers["Access-Control-Max-Age"] == "600"
+            assert refused.headers["Access-Control-Allow-Credentials"] == "true"
+        # header names are case-insensitive; the reference's own list passes whole
+        mixed = await preflight(client, ALLOWED, "DELETE", "x-api-key,content-type, X-REQUESTED-WITH")
+        assert mixed.status_code == 200
+
+
+async def test_reference_code_origins_are_allowed_by_default() -> None:
+    async with running_app(discover=False) as (_app, client):
+        for origin in ("http://localhost:8080", "http://127.0.0.1:3000", "http://localhost:8001"):
+            response = await client.get("/health/", headers={"Origin": origin})
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+        security = (await (await client.get("/")).get_json())["security"]
+        assert security["cors"] == {
+            "enabled": True,
+            "allowed_origins": "http://localhost:3000, http://localhost:8000, http://localhost:8001, "
+            "http://localhost:8080, http://127.0.0.1:3000",
+            "allowed_methods": "GET, POST, PUT, DELETE, PATCH, OPTIONS",
+            "credentials": True,
+            "max_age": "600s",
+            "allowed_headers": REFERENCE_ALLOW_HEADERS,
+            "exposed_headers": "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset",
+        }
+        assert security["circuit_breakers"]["enabled"] is True
+
+
+async def test_cors_methods_headers_and_exposed_headers_come_from_settings() -> None:
+    settings = {
+        "cors_methods": "GET,POST",
+        "cors_headers": "X-Custom",
+        "cors_expose_headers": "X-Request-ID,X-Extra",
+    }
+    async with running_app(discover=False, **settings) as (_app, client):
+        ok = await preflight(client, ALLOWED, "POST", "X-Custom, Content-Type")
+        assert ok.status_code == 200
+        assert ok.headers["Access-Control-Allow-Methods"] == "GET, POST"
+        # the CORS-safelisted request headers are always allowed, as in the reference
+        assert ok.headers["Access-Control-Allow-Headers"] == (
+            "Accept, Accept-Language, Content-Language, Content-Type, X-Custom"
+        )
+        assert (await preflight(client, ALLOWED, "PUT")).status_code == 400
+        assert (await preflight(client, ALLOWED, "POST", "Authorization")).status_code == 400
+        simple = await client.get("/", headers={"Origin": ALLOWED})
+        assert simple.headers["Access-Control-Expose-Headers"] == "X-Request-ID, X-Extra"
+        cors = (await simple.get_json())["security"]["cors"]
+        assert cors["allowed_methods"] == "GET, POST"
+        assert cors["exposed_headers"] == "X-Request-ID, X-Extra"
+        assert cors["allowed_headers"] == "Accept, Accept-Language, Content-Language, Content-Type, X-Custom"
 
 
 # API keys ---------------------------------------------------------------------------------

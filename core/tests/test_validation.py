@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -81,7 +83,8 @@ def test_a_recursive_schema_is_checked_at_every_depth_and_the_failing_leaf_is_na
     with pytest.raises(ValidationFailed) as failure:
         operation.check_body(b'{"tree": ["a", ["b", ["C"]]]}', "application/json")
     assert [error["loc"] for error in failure.value.errors] == [["body", "tree", 1, 1, 0]]
-    assert failure.value.errors[0]["type"] == "pattern"
+    assert failure.value.errors[0]["type"] == "string_pattern_mismatch"
+    assert failure.value.errors[0]["input"] == "C"
 
 
 def test_parameters_are_checked_converted_and_defaulted() -> None:
@@ -93,6 +96,54 @@ def test_parameters_are_checked_converted_and_defaulted() -> None:
         operation.check_parameters({"key": "ABCDEFG"}, {"ttl": "0"})
     locations = sorted(tuple(error["loc"]) for error in failure.value.errors)
     assert locations == [("path", "key"), ("path", "key"), ("query", "ttl")]
+
+
+def test_422_items_have_the_reference_shape() -> None:
+    """pydantic v2 items: type, loc, msg, input (the text sent, null when missing) and
+    ctx (the rule) when the rule has one."""
+    operation = compile_contract(DOCUMENT)[("POST", "/items/{key}")]
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_parameters({"key": "ABCDEFG"}, {"ttl": "0"})
+    expected = [
+        ("greater_than_equal", ["query", "ttl"], "Input should be greater than or equal to 1", "0", {"ge": 1}),
+        (
+            "string_pattern_mismatch",
+            ["path", "key"],
+            "String should match pattern '^[a-z]+$'",
+            "ABCDEFG",
+            {"pattern": "^[a-z]+$"},
+        ),
+        ("string_too_long", ["path", "key"], "String should have at most 5 characters", "ABCDEFG", {"max_length": 5}),
+    ]
+    items = sorted(failure.value.errors, key=lambda error: error["type"])
+    assert items == [dict(zip(("type", "loc", "msg", "input", "ctx"), row, strict=True)) for row in expected]
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_parameters({"key": "abc"}, {"ttl": "soon"})
+    assert failure.value.errors == [
+        {
+            "type": "int_parsing",
+            "loc": ["query", "ttl"],
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "input": "soon",
+        }
+    ]
+    with pytest.raises(ValidationFailed) as failure:
+        operation.check_body(b"[1]", "application/json")
+    assert failure.value.errors == [
+        {"type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary", "input": [1]}
+    ]
+
+
+def test_every_422_item_has_an_input_and_long_inputs_are_shortened() -> None:
+    missing = ValidationFailed([{"loc": ["query", "q"], "msg": "Field required", "type": "missing"}])
+    assert missing.errors[0]["input"] is None
+    long_text = ValidationFailed([{"loc": ["body"], "msg": "x", "type": "t", "input": "a" * 100_000}])
+    shown = long_text.errors[0]["input"]
+    assert isinstance(shown, str) and shown.startswith("aaa") and len(shown) < 2100
+    large = ValidationFailed([{"loc": ["body"], "msg": "x", "type": "t", "input": {"k": [list(range(50))] * 10_000}}])
+    shown = large.errors[0]["input"]
+    assert isinstance(shown["k"], list) and isinstance(shown["k"][0], list)
+    assert len(json.dumps(shown)) < 20_000
 
 
 def test_body_rules() -> None:
@@ -109,7 +160,8 @@ def test_body_rules() -> None:
     assert failure.value.errors[0]["type"] == "json_invalid"
     with pytest.raises(ValidationFailed) as failure:
         operation.check_body(b"{}", "application/json")
-    assert failure.value.errors[0]["type"] == "required"
+    assert failure.value.errors[0]["type"] == "missing"
+    assert failure.value.errors[0]["input"] is None
 
 
 def test_deeply_nested_json_is_a_422_not_a_crash() -> None:

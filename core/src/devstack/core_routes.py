@@ -12,6 +12,7 @@ from typing import Any
 from quart import Quart, Response, current_app, jsonify, send_file
 
 from devstack.app import register_core_route, state_of
+from devstack.cors import Cors
 from devstack.errors import NotFound
 from devstack.metrics import CONTENT_TYPE
 
@@ -85,16 +86,12 @@ def root_document(app: Quart) -> dict[str, Any]:
         "health": "/health/all",
         "metrics": "/metrics",
         "security": {
-            "cors": {
-                "allowed_origins": settings.cors_origins,
-                "allowed_methods": ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
-                "allow_credentials": True,
-                "max_age": 600,
-            },
+            "cors": Cors.from_settings(settings).describe(),
             "rate_limiting": {
-                "general": settings.rate_limit_general,
-                "metrics": settings.rate_limit_metrics,
-                "health": settings.rate_limit_health,
+                "general_endpoints": settings.rate_limit_general,
+                "metrics_endpoint": settings.rate_limit_metrics,
+                "health_checks": settings.rate_limit_health,
+                "enabled": settings.rate_limit_enabled,
             },
             "request_validation": {
                 "max_request_size": f"{settings.max_body_bytes // (1024 * 1024)}MB",
@@ -106,6 +103,7 @@ def root_document(app: Quart) -> dict[str, Any]:
                 ],
             },
             "circuit_breakers": {
+                "enabled": True,
                 "services": [],
                 "failure_threshold": settings.breaker_failure_threshold,
                 "reset_timeout": f"{settings.breaker_reset_timeout:g}s",

@@ -1,7 +1,7 @@
 """Error answers: exceptions a handler raises and the JSON envelope they become.
 
 The envelope has exactly ``error``, ``message``, ``status_code`` and ``request_id``;
-422 adds ``details.validation_errors``, 503 adds ``details.service`` and
+422 adds ``details.validation_errors`` (pydantic-style items), 503 adds ``details.service`` and
 ``retry_suggestion``. Messages are fixed sentences written here or by a plugin, never an
 exception's text.
 """
@@ -84,20 +84,59 @@ class TooManyRequests(ApiError):
     error = "RateLimitError"
 
 
+MAX_INPUT_CHARACTERS = 2000
+MAX_INPUT_DEPTH = 16
+
+
+def echoed(value: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
+    """What a 422 item shows as its ``input``: the client's value, of the same JSON type,
+    cut to about MAX_INPUT_CHARACTERS (long texts shortened, the first items of large or
+    deep arrays and objects), so that an error answer stays small."""
+    left = budget if budget is not None else [MAX_INPUT_CHARACTERS]
+    if isinstance(value, str):
+        kept = value[: max(left[0], 0)]
+        left[0] -= len(kept) + 2
+        return kept if len(kept) == len(value) else kept + "..."
+    if isinstance(value, dict):
+        shown: dict[str, Any] = {}
+        for key, item in value.items():
+            if left[0] <= 0 or depth >= MAX_INPUT_DEPTH:
+                break
+            left[0] -= 1
+            name = echoed(str(key), left)  # before the value: it takes what is left
+            shown[name] = echoed(item, left, depth + 1)
+        return shown
+    if isinstance(value, list):
+        items: list[Any] = []
+        for item in value:
+            if left[0] <= 0 or depth >= MAX_INPUT_DEPTH:
+                break
+            left[0] -= 1
+            items.append(echoed(item, left, depth + 1))
+        return items
+    left[0] -= 8
+    return value
+
+
 class ValidationFailed(ApiError):
-    """422 with the list of what was wrong, each ``{"loc", "msg", "type"}``."""
+    """422 with the list of what was wrong, each ``{"type", "loc", "msg", "input"}`` and
+    ``ctx`` when the rule has one (see devstack.validation_items); an item given without
+    ``input`` gets null."""
 
     status_code = 422
     error = "ValidationError"
 
     def __init__(self, errors: Sequence[Mapping[str, Any]], message: str = "Request validation failed") -> None:
-        super().__init__(message, details={"validation_errors": [dict(e) for e in errors]})
-        self.errors = list(errors)
+        items = [{**e, "input": echoed(e.get("input"))} for e in errors]
+        super().__init__(message, details={"validation_errors": items})
+        self.errors = items
 
 
-def invalid(location: Sequence[str | int], message: str, kind: str = "value_error") -> ValidationFailed:
-    """A 422 about one field: ``raise invalid(["body", "key"], "...")``."""
-    return ValidationFailed([{"loc": list(location), "msg": message, "type": kind}])
+def invalid(
+    location: Sequence[str | int], message: str, kind: str = "value_error", value: Any = None
+) -> ValidationFailed:
+    """A 422 about one field: ``raise invalid(["body", "key"], "...", value=key)``."""
+    return ValidationFailed([{"type": kind, "loc": list(location), "msg": message, "input": value}])
 
 
 class ServiceUnavailable(ApiError):

@@ -5,7 +5,7 @@ Before the handler, in this order:
 1. request id (a valid client ``X-Request-ID`` of at most 128 safe characters is kept,
    otherwise one is generated) and the route template;
 2. CORS preflights (``OPTIONS`` + ``Origin`` + ``Access-Control-Request-Method``) are
-   answered here, for every path;
+   answered here, for every path (200 ``OK``, or 400);
 3. rate limit of the request's class for the client address (429);
 4. API key, when enabled (401);
 5. request body (POST, PUT, PATCH; other methods' bodies are never read): a content
@@ -35,7 +35,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from devstack.apikeys import ApiKeys
 from devstack.app import state_of
 from devstack.context import set_request_id
-from devstack.cors import Cors
+from devstack.cors import PREFLIGHT_OK, Cors
 from devstack.errors import (
     ApiError,
     InternalServerError,
@@ -183,7 +183,7 @@ def install(app: Quart) -> None:
     settings = state.settings
     metrics = state.metrics
     max_body = settings.max_body_bytes
-    cors = Cors(settings.cors_origins)
+    cors = Cors.from_settings(settings)
     limiter = RateLimiterService(settings, metrics.registry)
     api_keys = ApiKeys(
         [key.get_secret_value() for key in settings.api_keys],
@@ -228,7 +228,7 @@ def install(app: Quart) -> None:
             if origin and wanted:
                 ctx.cors_done = True
                 preflight = cors.preflight_headers(origin, wanted, headers.get("Access-Control-Request-Headers"))
-                return Response("", status=204, headers=preflight, content_type="text/plain")
+                return Response(PREFLIGHT_OK, status=200, headers=preflight, content_type="text/plain; charset=utf-8")
 
         path = req.path
         if limiting:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from devstack import cors
+
 
 def split_csv(value: object) -> object:
     """Let list settings be written ``a,b,c`` in the environment."""
@@ -49,8 +51,18 @@ class CoreSettings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest request body accepted")
 
     cors_origins: CsvList = Field(
-        default_factory=lambda: ["http://localhost:3000", "http://localhost:8000", "http://localhost:8001"],
-        description="Origins allowed by CORS",
+        default_factory=lambda: list(cors.DEFAULT_ORIGINS), description="Origins allowed by CORS (* for any)"
+    )
+    cors_methods: CsvList = Field(
+        default_factory=lambda: list(cors.DEFAULT_METHODS), description="Methods a CORS preflight may ask for"
+    )
+    cors_headers: CsvList = Field(
+        default_factory=lambda: list(cors.DEFAULT_HEADERS),
+        description="Request headers a CORS preflight may ask for (* for any; the CORS-safelisted ones always)",
+    )
+    cors_expose_headers: CsvList = Field(
+        default_factory=lambda: list(cors.DEFAULT_EXPOSED_HEADERS),
+        description="Response headers scripts of an allowed origin may read",
     )
 
     rate_limit_enabled: bool = Field(True, description="Enforce per-client rate limits")

@@ -22,12 +22,12 @@ from referencing.jsonschema import DRAFT202012
 
 from devstack.api import ValidatedRequest
 from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_for_status
+from devstack.validation_items import NO_INPUT, from_schema_error
 
 INTEGER = re.compile(r"[+-]?\d{1,18}")
 # a \uD800-\uDFFF escape: only a valid JSON text when it is half of a surrogate pair
 LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-MAX_MESSAGE = 200
 
 
 def strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
@@ -150,10 +150,6 @@ def deepest(error: ValidationError) -> ValidationError:
     return deepest(max(branches, key=lambda e: len(e.absolute_path)))
 
 
-def short(message: str) -> str:
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-
-
 @dataclass
 class Parameter:
     name: str
@@ -177,11 +173,8 @@ class OperationValidator:
         return self.described(sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)), loc)
 
     @staticmethod
-    def described(errors: list[ValidationError], loc: list[str | int]) -> list[dict[str, Any]]:
-        return [
-            {"loc": loc + list(error.absolute_path), "msg": short(error.message), "type": str(error.validator)}
-            for error in map(deepest, errors)
-        ]
+    def described(errors: list[ValidationError], loc: list[str | int], sent: Any = NO_INPUT) -> list[dict[str, Any]]:
+        return [from_schema_error(error, loc + list(error.absolute_path), sent) for error in map(deepest, errors)]
 
     def check_parameters(self, view_args: Mapping[str, Any], query: Any) -> ValidatedRequest:
         result = ValidatedRequest()
@@ -205,7 +198,7 @@ class OperationValidator:
             value = coerce(str(raw), param.schema)
             failed = sorted(param.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
             raw_errors.extend(failed)
-            errors.extend(self.described(failed, [param.location, param.name]))
+            errors.extend(self.described(failed, [param.location, param.name], str(raw)))
             if not failed:
                 target[param.name] = value
         if errors:

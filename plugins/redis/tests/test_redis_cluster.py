@@ -34,7 +34,15 @@ async def test_cluster_nodes(cluster: Target, cluster_node_clients: dict[str, An
         assert node["role"] == "master" and "master" in node["flags"]
         assert node["master_id"] is None
         assert node["link_state"] == "connected"
+        # the reference's types: times as strings of digits, ranges as {start, end} objects
+        assert isinstance(node["ping_sent"], str) and node["ping_sent"].isdigit()
+        assert isinstance(node["pong_recv"], str) and node["pong_recv"].isdigit()
+        assert (node["ping_sent_ms"], node["pong_recv_ms"]) == (int(node["ping_sent"]), int(node["pong_recv"]))
         assert node["slot_ranges"]
+        assert node["slots"] == [
+            f"{r['start']}-{r['end']}" if r["start"] != r["end"] else str(r["start"]) for r in node["slot_ranges"]
+        ]
+        assert sum(r["end"] - r["start"] + 1 for r in node["slot_ranges"]) == node["slots_count"]
     assert sum("myself" in node["flags"] for node in body["nodes"]) == 1
 
 
@@ -55,7 +63,7 @@ async def test_cluster_slots(cluster: Target) -> None:
     for item in ranges:
         master = by_id[item["master"]["node_id"]]
         assert item["master"]["port"] == master["port"]
-        assert f"{item['start_slot']}-{item['end_slot']}" in master["slot_ranges"]
+        assert {"start": item["start_slot"], "end": item["end_slot"]} in master["slot_ranges"]
         assert item["replicas"] == []
 
 

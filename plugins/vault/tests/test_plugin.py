@@ -26,6 +26,7 @@ async def test_health_healthy(shared_env: dict[str, str | None]) -> None:
         assert set(body) == {"status", "details"}
         assert body["status"] == "healthy"
         details = body["details"]
+        assert details["status"] == "healthy"  # repeated inside details, as the reference does
         assert details["initialized"] is True
         assert details["sealed"] is False
         assert details["standby"] is False
@@ -35,6 +36,7 @@ async def test_health_healthy(shared_env: dict[str, str | None]) -> None:
         assert details["circuit_breaker"] == "closed"
         every = await (await client.get("/health/all")).get_json()
         assert every["services"]["vault"]["status"] == "healthy"
+        assert every["services"]["vault"]["details"]["status"] == "healthy"
 
 
 async def test_health_unreachable(shared_env: dict[str, str | None]) -> None:
@@ -43,6 +45,7 @@ async def test_health_unreachable(shared_env: dict[str, str | None]) -> None:
         body = await (await client.get("/health/vault")).get_json()
         assert body["status"] == "unhealthy"
         assert body["details"]["error"] == "Vault is unreachable"
+        assert body["details"]["status"] == "unhealthy"
         assert (await client.get("/health/ready")).status_code == 503
         read = await client.get("/examples/vault/secret/postgres")
         assert read.status_code == 503

@@ -69,15 +69,30 @@ async def test_missing_secret_and_key_are_404(shared_env: dict[str, str | None])
         assert missing.status_code == 404
         body = await missing.get_json()
         assert body["error"] == "ResourceNotFoundError"
-        assert set(body) == {"error", "message", "status_code", "request_id"}
+        assert set(body) == {"error", "message", "status_code", "request_id", "details"}
+        assert body["details"] == {
+            "resource_type": "secret",
+            "resource_id": "no-such-secret-here",
+            "secret_path": "no-such-secret-here",
+            "key": None,
+        }
         # a 404 is not cached: asking again still goes to Vault and is still 404
         again = await client.get("/examples/vault/secret/no-such-secret-here")
         assert again.status_code == 404
 
         key = await client.get("/examples/vault/secret/postgres/no_such_key")
         assert key.status_code == 404
-        assert (await key.get_json())["error"] == "ResourceNotFoundError"
-        assert (await client.get("/examples/vault/secret/no-such-secret-here/user")).status_code == 404
+        key_body = await key.get_json()
+        assert key_body["error"] == "ResourceNotFoundError"
+        assert key_body["details"] == {
+            "resource_type": "secret_key",
+            "resource_id": "postgres/no_such_key",
+            "secret_path": "postgres",
+            "key": "no_such_key",
+        }
+        whole = await client.get("/examples/vault/secret/no-such-secret-here/user")
+        assert whole.status_code == 404
+        assert (await whole.get_json())["details"]["resource_type"] == "secret"
 
 
 async def test_invalid_names_are_422(shared_env: dict[str, str | None]) -> None:

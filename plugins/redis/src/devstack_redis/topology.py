@@ -28,9 +28,15 @@ def parse_cluster_info(raw: Any) -> dict[str, int | str]:
     return info
 
 
-def slot_range_size(entry: str) -> int:
+def slot_range(entry: str) -> dict[str, int]:
+    """``"0-5460"`` or ``"5461"`` as ``{"start", "end"}`` (the reference's shape)."""
     start, _, end = entry.partition("-")
-    return int(end or start) - int(start) + 1
+    return {"start": int(start), "end": int(end or start)}
+
+
+def slot_range_size(entry: str) -> int:
+    bounds = slot_range(entry)
+    return bounds["end"] - bounds["start"] + 1
 
 
 def role_of(flags: list[str]) -> str:
@@ -46,7 +52,9 @@ def parse_cluster_nodes(raw: Any) -> list[dict[str, Any]]:
 
     Line format: ``<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent>
     <pong-recv> <config-epoch> <link-state> <slot> ...``; migrating/importing entries
-    (``[slot->-id]``) are not slots the node owns.
+    (``[slot->-id]``) are not slots the node owns. ``ping_sent``/``pong_recv`` are the
+    digits as written, ``slot_ranges`` ``{start, end}`` objects (the reference's types);
+    ``ping_sent_ms``/``pong_recv_ms`` and ``slots`` give them as numbers and as text.
     """
     nodes: list[dict[str, Any]] = []
     for line in text(raw).splitlines():
@@ -65,12 +73,17 @@ def parse_cluster_nodes(raw: Any) -> list[dict[str, Any]]:
                 "role": role_of(flag_list),
                 "flags": flag_list,
                 "master_id": None if master == "-" else master,
-                "ping_sent": int(ping),
-                "pong_recv": int(pong),
+                # the reference's types: the times as CLUSTER NODES writes them, ranges as
+                # objects; the same values as numbers and texts under keys of our own
+                "ping_sent": ping,
+                "pong_recv": pong,
                 "config_epoch": int(epoch),
                 "link_state": link,
                 "slots_count": sum(slot_range_size(entry) for entry in ranges),
-                "slot_ranges": ranges,
+                "slot_ranges": [slot_range(entry) for entry in ranges],
+                "ping_sent_ms": int(ping),
+                "pong_recv_ms": int(pong),
+                "slots": ranges,
             }
         )
     nodes.sort(key=lambda node: (node["host"], node["port"]))

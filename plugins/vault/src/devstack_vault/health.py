@@ -25,18 +25,23 @@ def health_check(service: VaultService) -> HealthCheck:
         except Exception as exc:  # noqa: BLE001 - any failure means Vault cannot be reached
             service.metrics.requests.labels("health", "error").inc()
             log.warning("vault health check failed", extra={"error_type": type(exc).__name__})
-            return {"status": "unhealthy", "details": {**details, "error": "Vault is unreachable"}}
+            return {
+                "status": "unhealthy",
+                "details": {"status": "unhealthy", **details, "error": "Vault is unreachable"},
+            }
         service.metrics.requests.labels("health", "success").inc()
         initialized = bool(status.get("initialized"))
         sealed = bool(status.get("sealed"))
+        verdict = "healthy" if initialized and not sealed else "unhealthy"
         details = {
+            "status": verdict,  # repeated inside details, as the reference does
             "initialized": initialized,
             "sealed": sealed,
             "standby": bool(status.get("standby")),
             "version": str(status.get("version", "")),
             **details,
         }
-        return {"status": "healthy" if initialized and not sealed else "unhealthy", "details": details}
+        return {"status": verdict, "details": details}
 
     return HealthCheck(
         name=SERVICE,

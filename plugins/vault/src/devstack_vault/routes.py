@@ -35,8 +35,20 @@ def cached_response(body: Any, age: float | None) -> Response:
     return response
 
 
-def secret_not_found(service_name: str) -> NotFound:
-    return NotFound(f"Secret '{service_name}' not found")
+def secret_not_found(service_name: str, key: str | None = None) -> NotFound:
+    """404 for a missing secret, with the reference's details (``key``: the key asked for)."""
+    details = {"resource_type": "secret", "resource_id": service_name, "secret_path": service_name, "key": key}
+    return NotFound(f"Secret '{service_name}' not found", details=details)
+
+
+def key_not_found(service_name: str, key: str) -> NotFound:
+    details = {
+        "resource_type": "secret_key",
+        "resource_id": f"{service_name}/{key}",
+        "secret_path": service_name,
+        "key": key,
+    }
+    return NotFound(f"Key '{key}' not found in secret '{service_name}'", details=details)
 
 
 def build_blueprint(host: Host, service: VaultService) -> Blueprint:
@@ -64,9 +76,9 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
         async def produce() -> dict[str, Any]:
             data = await service.read_secret(name)
             if data is None:
-                raise secret_not_found(name)
+                raise secret_not_found(name, wanted)
             if wanted not in data:
-                raise NotFound(f"Key '{wanted}' not found in secret '{name}'")
+                raise key_not_found(name, wanted)
             value = MASK if is_sensitive(wanted) else as_text(data[wanted])
             return {"service": name, "key": wanted, "value": value, "note": SECRET_NOTE}
 
@@ -106,7 +118,9 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
         try:
             plaintext = await service.decrypt(ciphertext)
         except Undecryptable:
-            raise invalid(["body", "ciphertext"], "The ciphertext cannot be decrypted with this key") from None
+            raise invalid(
+                ["body", "ciphertext"], "The ciphertext cannot be decrypted with this key", value=ciphertext
+            ) from None
         return jsonify({"plaintext": plaintext})
 
     return blueprint
