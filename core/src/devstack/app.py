@@ -13,7 +13,7 @@ from quart import Blueprint, Quart
 
 from devstack import __version__
 from devstack.api import HealthCheck
-from devstack.cache import CacheBackend
+from devstack.cache import CORE_OWNER, CacheBackend
 from devstack.contract import (
     ContractBuilder,
     ContractError,
@@ -31,8 +31,6 @@ from devstack.settings import CoreSettings
 from devstack.validation import OperationValidator, compile_contract
 
 log = logging.getLogger("devstack.app")
-
-CORE_OWNER = "core"
 
 
 @dataclass

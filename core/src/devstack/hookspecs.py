@@ -136,7 +136,8 @@ def devstack_cache_backend(host: Host) -> CacheBackend | None:
     ``devstack.api.CacheBackend`` (async get/set/delete of bytes with a TTL), or None.
     At most one installed plugin may provide it (two is a startup error naming both);
     without any, core uses an in-process memory cache. Core uses it for response
-    caching (``/health/all``) and plugins reach it as ``host.cache``. Connections are
+    caching (``/health/all``) and plugins reach it through ``host.cache_for(<plugin
+    name>)``, which puts every key under its owner's namespace. Connections are
     opened in the provider's own ``devstack_startup``; while its backend is down the
     cache raises ``devstack.api.CacheUnavailable`` and callers bypass it.
     """
