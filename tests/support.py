@@ -408,8 +408,9 @@ def parse_raw_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return status, headers, body
 
 
-def delete_cache_keys(prefix: str) -> int:
-    """Remove every key under ``prefix`` from the Redis Cluster (the examples' store)."""
+@contextmanager
+def redis_cluster() -> Iterator[Any]:
+    """A client of the shared Redis Cluster (the examples' and the shared cache's store)."""
     from redis.cluster import ClusterNode, RedisCluster
 
     nodes = []
@@ -419,12 +420,24 @@ def delete_cache_keys(prefix: str) -> int:
         nodes.append(ClusterNode(host, int(port)))
     client = RedisCluster(startup_nodes=nodes, password=env_value("REDIS_CLUSTER_PASSWORD"))
     try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for key in keys:
-            client.delete(key)
-        return len(keys)
+        yield client
     finally:
         client.close()
+
+
+def cache_keys(prefix: str) -> list[str]:
+    """Every key under ``prefix`` in the Redis Cluster (SCAN on every master)."""
+    with redis_cluster() as client:
+        return sorted(key.decode() for key in client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+def delete_cache_keys(prefix: str) -> int:
+    """Remove every key under ``prefix`` from the Redis Cluster."""
+    keys = cache_keys(prefix)
+    with redis_cluster() as client:
+        for key in keys:
+            client.delete(key)
+    return len(keys)
 
 
 def delete_records(key_prefix: str) -> None:

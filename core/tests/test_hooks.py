@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from cache_support import RecordingCache
 from prometheus_client import Counter
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -307,40 +308,29 @@ async def test_hook_devstack_secrets() -> None:
         assert await state_of(app).host.secrets("postgres") is None
 
 
-class DictCache(MemoryCache):
-    name = "dict"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[str] = []
-
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        self.writes.append(key)
-        await super().set(key, value, ttl)
-
-
 async def test_hook_devstack_cache_backend() -> None:
-    cache = DictCache()
+    cache = RecordingCache()
 
     class CacheProvider:
         @hookimpl
-        def devstack_cache_backend(self, host: Host) -> DictCache:
+        def devstack_cache_backend(self, host: Host) -> RecordingCache:
             return cache
 
     async with running_app(plugins={"cache": CacheProvider()}, discover=False, health_cache_ttl=30) as (app, client):
         assert state_of(app).host.cache is cache
         await client.get("/health/all")
-        assert cache.writes == ["devstack:response:health-all"]
+        [key] = cache.writes
+        assert key.startswith(f"core:health-all:{state_of(app).host.instance_id}:")
 
     # a firstresult hook: the first provider in pluggy's order (plugin-name order) wins ...
-    first, second = DictCache(), DictCache()
+    first, second = RecordingCache(), RecordingCache()
 
     class Provider:
-        def __init__(self, cache: DictCache) -> None:
+        def __init__(self, cache: RecordingCache) -> None:
             self.cache = cache
 
         @hookimpl
-        def devstack_cache_backend(self, host: Host) -> DictCache:
+        def devstack_cache_backend(self, host: Host) -> RecordingCache:
             return self.cache
 
     async with running_app(plugins={"one": Provider(first), "two": Provider(second)}, discover=False) as (app, _):
@@ -349,7 +339,7 @@ async def test_hook_devstack_cache_backend() -> None:
     # ... unless another says tryfirst
     class Eager(Provider):
         @hookimpl(tryfirst=True)
-        def devstack_cache_backend(self, host: Host) -> DictCache:
+        def devstack_cache_backend(self, host: Host) -> RecordingCache:
             return self.cache
 
     async with running_app(plugins={"one": Provider(first), "two": Eager(second)}, discover=False) as (app, _):

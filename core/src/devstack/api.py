@@ -13,7 +13,7 @@ from typing import Any
 
 from quart import g
 
-from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache
+from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
 from devstack.errors import (
     ApiError,
     BadRequest,
@@ -91,12 +91,14 @@ __all__ = [
     "Host",
     "MemoryCache",
     "NotFound",
+    "OwnedCache",
     "PayloadTooLarge",
     "Probe",
     "ServiceUnavailable",
     "TlsMaterial",
     "ValidatedRequest",
     "ValidationFailed",
+    "fingerprint",
     "health_body",
     "invalid",
     "validated",

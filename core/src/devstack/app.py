@@ -14,6 +14,7 @@ from quart import Blueprint, Quart
 
 from devstack import __version__
 from devstack.api import HealthCheck
+from devstack.cache import CORE_OWNER
 from devstack.contract import (
     ContractBuilder,
     ContractError,
@@ -34,8 +35,6 @@ from devstack.settings import CoreSettings
 from devstack.validation import OperationValidator, compile_contract
 
 log = logging.getLogger("devstack.app")
-
-CORE_OWNER = "core"
 
 
 @dataclass

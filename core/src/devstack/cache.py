@@ -1,10 +1,25 @@
-"""The shared cache's interface and core's in-process default."""
+"""The shared cache's interface, core's in-process default, and owned views of it.
+
+The shared cache may be one Redis used by many devstack instances, so nobody writes a
+bare key: ``host.cache_for(owner)`` gives an ``OwnedCache`` whose keys all start with
+``<owner>:`` (``core`` or the plugin's name), and each owner puts into the rest of the
+key whatever makes the cached answer valid (see docs/production.md, "Shared cache").
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
 from collections import OrderedDict
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
+
+CORE_OWNER = "core"
+"""The owner name of core's own routes, checks and cache keys."""
+
+OWNER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
 
 
 class CacheUnavailable(Exception):
@@ -73,3 +88,68 @@ class MemoryCache:
     async def delete_prefix(self, prefix: str) -> int:
         doomed = [key for key in self._entries if key.startswith(prefix)]
         return await self.delete(*doomed)
+
+
+def fingerprint(value: Any) -> str:
+    """A short stable digest of a JSON-able value (settings, a set of names) for a cache key.
+
+    16 hex characters of SHA-256 over canonical JSON: the same value gives the same
+    digest in every process and instance.
+    """
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class OwnedCache:
+    """The shared cache as one owner sees it: every key is stored as ``<owner>:<key>``.
+
+    ``backend`` is looked up at every call, because the provider's cache replaces the
+    memory default only after the plugins' build-time hooks have run. A backend that is
+    down (``CacheUnavailable``) is bypassed, never fatal.
+    """
+
+    def __init__(self, owner: str, backend: Callable[[], CacheBackend]) -> None:
+        if not OWNER_NAME.match(owner):
+            raise ValueError(f"invalid shared-cache owner {owner!r}: 1-50 characters of [a-zA-Z0-9_-]")
+        self.owner = owner
+        self.namespace = f"{owner}:"
+        self._backend = backend
+
+    def key(self, key: str) -> str:
+        """The key as stored in the backend (before the backend's own prefix)."""
+        return self.namespace + key
+
+    async def cached_json(
+        self, key: str, ttl: float, produce: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, float | None]:
+        """A JSON value from the shared cache, produced and stored on a miss.
+
+        Returns ``(value, age_seconds)``; age is None on a miss. ``ttl`` 0 stores nothing.
+        """
+        backend = self._backend()
+        try:
+            raw = await backend.get(self.key(key))
+        except CacheUnavailable:
+            raw = None
+        if raw is not None:
+            stored = json.loads(raw)
+            return stored["value"], max(0.0, time.time() - stored["at"])
+        value = await produce()
+        if ttl > 0:
+            try:
+                await backend.set(self.key(key), json.dumps({"at": time.time(), "value": value}).encode(), ttl)
+            except CacheUnavailable:
+                pass
+        return value, None
+
+    async def invalidate(self, *keys: str, prefix: str | None = None) -> None:
+        """Drop cached entries (the keys, and every key starting with ``prefix``), for
+        every instance that shares the backend; a cache that is down is ignored."""
+        backend = self._backend()
+        try:
+            if keys:
+                await backend.delete(*(self.key(key) for key in keys))
+            if prefix:
+                await backend.delete_prefix(self.key(prefix))
+        except CacheUnavailable:
+            pass

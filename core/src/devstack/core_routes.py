@@ -11,13 +11,15 @@ from typing import Any
 
 from quart import Quart, Response, current_app, jsonify, send_file
 
-from devstack.app import register_core_route, state_of
+from devstack import __version__
+from devstack.app import DevstackState, register_core_route, state_of
+from devstack.cache import CORE_OWNER, fingerprint
 from devstack.cors import Cors
 from devstack.errors import NotFound
 from devstack.metrics import CONTENT_TYPE
 
 ROOT_SECTIONS = ("security", "redis_cluster", "examples")
-HEALTH_ALL_CACHE_KEY = "devstack:response:health-all"
+HEALTH_ALL_CACHE_KEY = "health-all"
 JSON = "application/json"
 HEALTH_OK = b'{"status":"ok"}\n'
 HEALTH_ALIVE = b'{"status":"alive"}\n'
@@ -129,6 +131,26 @@ def json_response(value: Any) -> Response:
     return Response(json.dumps(value, separators=(",", ":")) + "\n", content_type=JSON)
 
 
+def health_all_key(state: DevstackState) -> str:
+    """``health-all:<instance id>:<configuration fingerprint>``, under core's namespace.
+
+    /health/all is how this instance sees its backends: never another instance's answer
+    (the instance id; its workers share it), and never an answer from before a change of
+    core, plugins or settings under a reused id (the fingerprint: core's version, each
+    check with its plugin and version, every setting; ``model_dump`` masks secrets).
+    """
+    records = state.registry.records
+    checks = {
+        name: [owner, records[owner].version if owner in records else None]
+        for name, owner in state.health.owners.items()
+    }
+    settings = {"core": state.settings.model_dump(mode="json")}
+    for owner, model in sorted(state.settings_models.items()):
+        settings[owner] = state.host.settings(model).model_dump(mode="json")
+    configuration = fingerprint({"core": __version__, "checks": checks, "settings": settings})
+    return f"{HEALTH_ALL_CACHE_KEY}:{state.host.instance_id}:{configuration}"
+
+
 def health_one(name: str) -> Callable[[], Awaitable[Response]]:
     """The handler of ``GET /health/{name}``: always 200, the check's own body."""
 
@@ -177,11 +199,14 @@ def install(app: Quart) -> None:
         response.status_code = 503 if failing else 200
         return response
 
+    core_cache = state.host.cache_for(CORE_OWNER)
+    health_key: list[str] = []  # computed at the first request, once every plugin is in
+
     @route("/health/all")
     async def health_all() -> Response:
-        body, age = await state.host.cached_json(
-            HEALTH_ALL_CACHE_KEY, state.settings.health_cache_ttl, state.health.run_all
-        )
+        if not health_key:
+            health_key.append(health_all_key(state))
+        body, age = await core_cache.cached_json(health_key[0], state.settings.health_cache_ttl, state.health.run_all)
         response = jsonify(body)
         response.headers["X-Cache"] = "MISS" if age is None else "HIT"
         response.headers["Age"] = str(int(age or 0))

@@ -151,8 +151,9 @@ def devstack_cache_backend(host: Host) -> CacheBackend | None:
     implementation (in pluggy's order) that returns something other than None provides
     the cache. Returns an object implementing ``devstack.api.CacheBackend`` (async
     get/set/delete of bytes with a TTL), or None. Without any, core uses an in-process
-    memory cache. Core uses it for response
-    caching (``/health/all``) and plugins reach it as ``host.cache``. Connections are
+    memory cache. Core uses it for response caching (``/health/all``) and plugins
+    reach it through ``host.cache_for(<plugin name>)``, which puts every key under its
+    owner's namespace. Connections are
     opened in the provider's own ``devstack_startup``; while its backend is down the
     cache raises ``devstack.api.CacheUnavailable`` and callers bypass it.
     """

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from pydantic_settings import BaseSettings
 
 from devstack.breakers import Breakers
-from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache
+from devstack.cache import CORE_OWNER, CacheBackend, MemoryCache, OwnedCache
 from devstack.context import current_request_id
 from devstack.logs import register_secret, sensitive_name
 from devstack.plugins import PluginRegistry
-from devstack.settings import CoreSettings
+from devstack.settings import CoreSettings, new_instance_id
 
 log = logging.getLogger("devstack.host")
 
@@ -34,6 +32,9 @@ class Host:
         self._registry = registry
         self._settings: dict[type[BaseSettings], BaseSettings] = {}
         self.cache: CacheBackend = MemoryCache()
+        """The provider's backend itself; plugins write through ``cache_for(owner)``."""
+        self.instance_id = core_settings.instance_id or new_instance_id()
+        """This instance's identity in shared state (``DEVSTACK_INSTANCE_ID`` or generated)."""
         self.breakers = Breakers(core_settings.breaker_failure_threshold, core_settings.breaker_reset_timeout)
         self.extensions: dict[str, Any] = {}
         """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
@@ -82,38 +83,17 @@ class Host:
         return current_request_id()
 
     # shared cache ---------------------------------------------------------------------
-    async def cached_json(
-        self, key: str, ttl: float, produce: Callable[[], Awaitable[Any]]
-    ) -> tuple[Any, float | None]:
-        """A JSON value from the shared cache, produced and stored on a miss.
+    def cache_for(self, owner: str) -> OwnedCache:
+        """The shared cache under ``owner``'s namespace: ``host.cache_for("vault")``.
 
-        Returns ``(value, age_seconds)``; age is None on a miss. The cache is bypassed,
-        not fatal, when its backend is down.
+        ``owner`` is ``"core"`` or the name of a discovered plugin; every key it writes
+        is stored as ``<owner>:<key>``. The cache may be shared by many instances: put
+        into the key what makes the answer valid (``devstack.api.fingerprint`` of the
+        settings it depends on, ``host.instance_id`` when it is this instance's own).
         """
-        try:
-            raw = await self.cache.get(key)
-        except CacheUnavailable:
-            raw = None
-        if raw is not None:
-            stored = json.loads(raw)
-            return stored["value"], max(0.0, time.time() - stored["at"])
-        value = await produce()
-        if ttl > 0:
-            try:
-                await self.cache.set(key, json.dumps({"at": time.time(), "value": value}).encode(), ttl)
-            except CacheUnavailable:
-                pass
-        return value, None
-
-    async def invalidate(self, *keys: str, prefix: str | None = None) -> None:
-        """Drop cached entries; a cache that is down is ignored."""
-        try:
-            if keys:
-                await self.cache.delete(*keys)
-            if prefix:
-                await self.cache.delete_prefix(prefix)
-        except CacheUnavailable:
-            pass
+        if owner != CORE_OWNER and owner not in self._registry.records:
+            raise ValueError(f"shared-cache owner {owner!r} is neither core nor a discovered plugin")
+        return OwnedCache(owner, lambda: self.cache)
 
     def plugin_names(self) -> list[str]:
         """Names of the plugins that loaded."""

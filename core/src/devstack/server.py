@@ -9,7 +9,9 @@ its own application (plugins, pools) and, with TLS, obtains its own certificate 
 - ``/metrics`` aggregates every worker (prometheus-client multiprocess mode; its
   directory, ``PROMETHEUS_MULTIPROC_DIR`` or a fresh temporary one, is emptied at start);
 - rate limits are shared when ``DEVSTACK_RATE_LIMIT_STORAGE`` is a Redis URI (with the
-  default memory storage each worker counts on its own).
+  default memory storage each worker counts on its own);
+- the workers are one instance: they share ``DEVSTACK_INSTANCE_ID`` (generated here when
+  it is not set), so per-instance shared-cache entries (``/health/all``) serve them all.
 
 Hypercorn logs through the ``hypercorn.error`` logger, which has no handler of its own:
 its lines go through devstack's JSON handler, once.
@@ -36,7 +38,7 @@ from hypercorn.utils import wrap_app
 
 from devstack import tls
 from devstack.logs import configure_logging
-from devstack.settings import CoreSettings
+from devstack.settings import CoreSettings, new_instance_id
 
 log = logging.getLogger("devstack.server")
 
@@ -186,6 +188,10 @@ def run_workers(config: DevstackConfig, sockets: Sockets) -> int:
 def serve() -> int:
     settings = CoreSettings()
     configure_logging(settings.log_level)
+    if not settings.instance_id:
+        # one identity for this instance, read by the app of every worker (spawned ones
+        # inherit the environment): they share its per-instance cache entries
+        os.environ["DEVSTACK_INSTANCE_ID"] = new_instance_id()
     prepare_multiprocess_metrics(settings)
     config = hypercorn_config(settings)
     if settings.workers > 1 and settings.rate_limit_enabled and settings.rate_limit_storage.startswith("memory"):

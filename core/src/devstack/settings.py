@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +25,18 @@ def split_csv(value: object) -> object:
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
 CsvSecrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_csv)]
 
+INSTANCE_ID_PATTERN = r"^[A-Za-z0-9_.-]{0,64}$"
+
+
+def new_instance_id() -> str:
+    """A fresh instance identity: host name, process id and a random part.
+
+    ``devstack serve`` makes one and hands it to its workers, so that the workers of one
+    instance share what is cached per instance and other instances never see it.
+    """
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
 
 class CoreSettings(BaseSettings):
     """Settings of the host itself (env prefix ``DEVSTACK_``)."""
@@ -32,6 +48,11 @@ class CoreSettings(BaseSettings):
     https_port: int = Field(8444, ge=1, le=65535, description="HTTPS port (when TLS is enabled)")
     workers: int = Field(1, ge=1, le=64, description="Worker processes for `devstack serve`")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
+    instance_id: str = Field(
+        "",
+        pattern=INSTANCE_ID_PATTERN,
+        description="This instance's name in shared-cache keys, e.g. the pod name (empty: generated at start)",
+    )
 
     strict_plugins: bool = Field(False, description="Fail startup when any plugin fails to load or start")
     plugins: CsvList = Field(default_factory=list, description="Allowlist of plugin names (empty: all)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from devstack_redis.node_info import allowed_info
 from redis_support import Target, assert_documented
 
 from devstack.testing import running_app
@@ -81,10 +82,53 @@ async def test_cluster_info(cluster: Target) -> None:
     assert isinstance(info["cluster_current_epoch"], int)
 
 
+# What the node reports about the machine and its process, never answered.
+HOST_AND_PROCESS_FIELDS = {
+    "executable",
+    "config_file",
+    "process_id",
+    "run_id",
+    "os",
+    "arch_bits",
+    "gcc_version",
+    "redis_build_id",
+    "redis_git_sha1",
+    "redis_git_dirty",
+    "multiplexing_api",
+    "atomicvar_api",
+    "monotonic_clock",
+    "mem_allocator",
+    "process_supervised",
+    "total_system_memory",
+    "total_system_memory_human",
+}
+# What an operator reads, from every INFO section, always answered.
+OPERATOR_FIELDS = {
+    "redis_version",
+    "redis_mode",
+    "tcp_port",
+    "uptime_in_seconds",
+    "connected_clients",
+    "used_memory",
+    "used_memory_human",
+    "maxmemory_policy",
+    "mem_fragmentation_ratio",
+    "rdb_last_bgsave_status",
+    "aof_enabled",
+    "total_commands_processed",
+    "keyspace_hits",
+    "role",
+    "master_repl_offset",
+    "used_cpu_sys",
+    "cluster_enabled",
+}
+
+
 async def test_node_info(cluster: Target, cluster_node_clients: dict[str, Any]) -> None:
     async with running_app(env=cluster.env) as (_app, client):
         document = await get_json(client, "/openapi.json")
         for name, direct in cluster_node_clients.items():
+            before = direct.info("all")
             body = await get_json(client, f"/redis/nodes/{name}/info")
             assert_documented(document, "/redis/nodes/{node_name}/info", "get", 200, body)
             assert body["status"] == "success" and body["node"] == name
@@ -94,6 +138,30 @@ async def test_node_info(cluster: Target, cluster_node_clients: dict[str, Any]) 
             assert info["role"] == "master"
             # INFO all: sections beyond the default ones
             assert any(field.startswith("cmdstat_") for field in info)
+            assert any(field.startswith("latency_percentiles_usec_") for field in info)
+
+            assert set(before) >= HOST_AND_PROCESS_FIELDS, "the node no longer reports them: update the test"
+            assert not HOST_AND_PROCESS_FIELDS & set(info), name
+            assert "module" not in info and not [field for field in info if field.startswith("listener")]
+            assert set(info) >= OPERATOR_FIELDS, OPERATOR_FIELDS - set(info)
+            # nothing else the node reports is left out (db<n> may vanish when its keys expire)
+            left_out = {field for field in set(before) - set(info) if not field.startswith("db")}
+            assert left_out == HOST_AND_PROCESS_FIELDS
+
+
+def test_node_info_allowlist_leaves_out_what_it_does_not_know() -> None:
+    parsed = {
+        "redis_version": "8.0.0",
+        "executable": "/usr/bin/redis-server",
+        "listener0": {"name": "tcp", "bind": "*", "port": 6379},
+        "module": {"name": "bloom", "path": "/opt/redis/bloom.so"},
+        "a_field_of_a_newer_redis": 1,
+        "db12": {"keys": 1, "expires": 0},
+        "cmdstat_get": {"calls": 1},
+        "slave0": {"ip": "10.0.0.2", "port": 6380},
+        "role": "master",
+    }
+    assert list(allowed_info(parsed)) == ["redis_version", "db12", "cmdstat_get", "slave0", "role"]
 
 
 async def test_health_of_the_cluster(cluster: Target) -> None:

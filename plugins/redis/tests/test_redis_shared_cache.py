@@ -13,11 +13,17 @@ from redis_support import Target, closed_port
 from devstack.api import CacheBackend, CacheUnavailable
 from devstack.testing import ServerProcess, host_of, running_app
 
-HEALTH_ALL_KEY = "devstack:response:health-all"
+HEALTH_ALL_KEY = "core:health-all:"
+
+
+def health_keys(target: Target) -> list[bytes]:
+    """The /health/all entries of every instance in the test's namespace."""
+    return list(target.client.scan_iter(match=f"{target.shared_prefix}{HEALTH_ALL_KEY}*", count=1000))
 
 
 async def test_host_cache_is_redis_and_health_all_is_cached_there(target: Target) -> None:
-    async with running_app(env=target.env) as (app, client):
+    env = {**target.env, "DEVSTACK_INSTANCE_ID": "pod-1"}
+    async with running_app(env=env) as (app, client):
         cache = host_of(app).cache
         assert isinstance(cache, CacheBackend)
         assert cache.name == "redis"
@@ -25,17 +31,23 @@ async def test_host_cache_is_redis_and_health_all_is_cached_there(target: Target
         first = await client.get("/health/all")
         assert first.status_code == 200
         assert first.headers["X-Cache"] == "MISS"
-        stored = target.client.get(f"{target.shared_prefix}{HEALTH_ALL_KEY}")
+        [key] = health_keys(target)
+        assert key.decode().startswith(f"{target.shared_prefix}{HEALTH_ALL_KEY}pod-1:")
+        stored = target.client.get(key)
         assert stored is not None and b'"redis"' in stored
-        assert 0 < target.client.pttl(f"{target.shared_prefix}{HEALTH_ALL_KEY}") <= 30_000
+        assert 0 < target.client.pttl(key) <= 30_000
 
         second = await client.get("/health/all")
         assert second.headers["X-Cache"] == "HIT"
         assert await second.get_json() == await first.get_json()
 
-    # a second application (another worker) sees the same cached answer
-    async with running_app(env=target.env) as (_app, client):
+    # another application of the same instance (a worker) sees the same cached answer
+    async with running_app(env=env) as (_app, client):
         assert (await client.get("/health/all")).headers["X-Cache"] == "HIT"
+    # another instance with the same plugins and settings computes its own
+    async with running_app(env={**env, "DEVSTACK_INSTANCE_ID": "pod-2"}) as (_app, client):
+        assert (await client.get("/health/all")).headers["X-Cache"] == "MISS"
+    assert len(health_keys(target)) == 2
 
 
 async def test_cache_operations(target: Target) -> None:
@@ -163,4 +175,4 @@ def test_workers_share_the_cache(standalone: Target) -> None:
     assert all(answer.status_code == 200 for answer in answers)
     assert [answer.headers["X-Cache"] for answer in answers].count("MISS") == 1
     assert answers[0].headers["X-Cache"] == "MISS"
-    assert standalone.client.exists(f"{standalone.shared_prefix}{HEALTH_ALL_KEY}") == 1
+    assert len(health_keys(standalone)) == 1

@@ -8,6 +8,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from devstack.api import NotFound, ServiceUnavailable
+from devstack_redis.node_info import allowed_info
 from devstack_redis.service import SERVICE, RedisService, raw_command
 from devstack_redis.topology import parse_cluster_info, parse_cluster_nodes, parse_cluster_slots
 
@@ -56,7 +57,8 @@ class ClusterManagement:
         return {"status": "success", "cluster_info": parse_cluster_info(await self._cluster_command("CLUSTER", "INFO"))}
 
     async def node_info(self, name: str) -> dict[str, Any]:
-        """INFO all of one configured node (its own circuit breaker, named after it)."""
+        """INFO all of one configured node, its allowlisted fields only (see node_info);
+        the node has its own circuit breaker, named after it."""
         if not self._service.settings.cluster_mode:
             raise ServiceUnavailable(SERVICE, NOT_CONFIGURED)
         if self._service.settings.node(name) is None:
@@ -66,4 +68,4 @@ class ClusterManagement:
             raise NotFound(f"Unknown Redis node: {name}")
         async with self._service.host.backend(node.name):
             info = await node.client.info("all")
-        return {"status": "success", "node": node.name, "info": info}
+        return {"status": "success", "node": node.name, "info": allowed_info(info)}

@@ -6,21 +6,35 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from devstack.api import Host, NotFound, invalid, validated
+from devstack.api import Host, NotFound, fingerprint, invalid, validated
 from devstack.errors import ApiError
 from devstack_vault.masking import MASK, as_text, is_sensitive, masked
-from devstack_vault.service import Undecryptable, VaultService
+from devstack_vault.service import SERVICE, Undecryptable, VaultService
+from devstack_vault.settings import VaultSettings
 
 SECRET_NOTE = "Values of keys containing 'password' or 'token' are masked"
-CACHE_PREFIX = "vault:response:"
+
+# Cached reads live in the shared cache under the plugin's namespace ("vault:") as
+# response:<secret>:secret:<store> and response:<secret>:key:<key>:<store>. <store> says
+# which KV store answered (Vault address and mount), so that instances pointed at another
+# Vault never serve these reads; it comes last, so that a write drops every cached read
+# of the secret, whichever instance and store cached it, with one prefix.
 
 
-def secret_cache_key(service_name: str) -> str:
-    return f"{CACHE_PREFIX}secret:{service_name}"
+def store_of(settings: VaultSettings) -> str:
+    return fingerprint({"addr": settings.addr.rstrip("/"), "kv_mount": settings.kv_mount})
 
 
-def key_cache_prefix(service_name: str) -> str:
-    return f"{CACHE_PREFIX}key:{service_name}:"
+def secret_cache_prefix(service_name: str) -> str:
+    return f"response:{service_name}:"
+
+
+def secret_cache_key(service_name: str, store: str) -> str:
+    return f"{secret_cache_prefix(service_name)}secret:{store}"
+
+
+def key_cache_key(service_name: str, key: str, store: str) -> str:
+    return f"{secret_cache_prefix(service_name)}key:{key}:{store}"
 
 
 class Forbidden(ApiError):
@@ -54,6 +68,8 @@ def key_not_found(service_name: str, key: str) -> NotFound:
 def build_blueprint(host: Host, service: VaultService) -> Blueprint:
     blueprint = Blueprint("vault", __name__)
     settings = service.settings
+    cache = host.cache_for(SERVICE)
+    store = store_of(settings)
 
     @blueprint.get("/examples/vault/secret/<service_name>")
     async def read_secret(service_name: str) -> Response:
@@ -65,7 +81,7 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
                 raise secret_not_found(name)
             return {"service": name, "data": masked(data), "note": SECRET_NOTE}
 
-        body, age = await host.cached_json(secret_cache_key(name), settings.response_cache_ttl, produce)
+        body, age = await cache.cached_json(secret_cache_key(name, store), settings.response_cache_ttl, produce)
         return cached_response(body, age)
 
     @blueprint.get("/examples/vault/secret/<service_name>/<key>")
@@ -82,8 +98,8 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
             value = MASK if is_sensitive(wanted) else as_text(data[wanted])
             return {"service": name, "key": wanted, "value": value, "note": SECRET_NOTE}
 
-        cache_key = key_cache_prefix(name) + wanted
-        body, age = await host.cached_json(cache_key, settings.response_cache_ttl, produce)
+        cache_key = key_cache_key(name, wanted, store)
+        body, age = await cache.cached_json(cache_key, settings.response_cache_ttl, produce)
         return cached_response(body, age)
 
     @blueprint.post("/examples/vault/secret/<service_name>")
@@ -93,7 +109,7 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
         if name in settings.protected_secrets:
             raise Forbidden(f"Secret '{name}' holds service credentials and cannot be written through the API")
         version = await service.write_secret(name, dict(request.body))
-        await host.invalidate(secret_cache_key(name), prefix=key_cache_prefix(name))
+        await cache.invalidate(prefix=secret_cache_prefix(name))
         return jsonify({"service": name, "version": version})
 
     @blueprint.get("/examples/vault/secret/<service_name>/versions/<version>")
