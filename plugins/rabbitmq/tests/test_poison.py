@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import aio_pika
 import pytest
 from devstack_rabbitmq import service as service_module
 from devstack_rabbitmq.messages import MAX_JSON_DEPTH, consumed_message, encode_payload
+from pamqp import encode as pamqp_encode
 from quart import Quart, g
 from quart.testing import QuartClient
 from rmq_support import Management, assert_envelope, assert_matches, direct_connection, wait_healthy
@@ -167,6 +170,68 @@ async def test_poison_messages_are_delivered_never_lost(
     assert [(m["encoding"], m["payload"]) for m in taken] == expected
     assert await broker_count(settings, queue_name) == 0
     assert all(m["redelivered"] is False for m in taken)
+
+
+RAW = "raw:"
+
+
+def publish_raw_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let this test's publisher send short strings that are not UTF-8 ("raw:" + str with
+    surrogate escapes) and an out-of-range timestamp (any in the year 2001), as clients
+    in other languages can."""
+    strict_string, strict_timestamp = pamqp_encode._string, pamqp_encode.METHODS["timestamp"]
+
+    def raw_string(encoder: Any, value: Any) -> bytes:
+        if isinstance(value, str) and value.startswith(RAW):
+            data = value[len(RAW) :].encode("utf-8", "surrogateescape")
+            return bytes(encoder.pack(len(data))) + data
+        return bytes(strict_string(encoder, value))
+
+    def raw_timestamp(value: Any) -> bytes:
+        if isinstance(value, datetime) and value.year == 2001:
+            return struct.pack(">Q", 2**64 - 1)
+        return bytes(strict_timestamp(value))
+
+    monkeypatch.setattr(pamqp_encode, "_string", raw_string)
+    monkeypatch.setitem(pamqp_encode.METHODS, "timestamp", raw_timestamp)
+
+
+async def test_undecodable_properties_neither_break_the_connection_nor_get_lost(
+    app_client: tuple[Quart, QuartClient], queue_name: str, settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = app_client
+    publish_raw_strings(monkeypatch)
+    connection = await direct_connection(settings)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, durable=True)
+        fanout = await channel.declare_exchange(f"{queue_name}.fanout", aio_pika.ExchangeType.FANOUT, auto_delete=True)
+        await queue.bind(fanout)
+        exchange = channel.default_exchange
+        for message in (
+            aio_pika.Message(b"1", message_id=RAW + "\udcff\udcfe"),
+            aio_pika.Message(b"2", message_id="m2", content_type=RAW + "text/\udcff"),
+            aio_pika.Message(b"3", message_id="m3", timestamp=datetime(2001, 1, 1)),
+        ):
+            await exchange.publish(message, routing_key=queue_name)
+        await fanout.publish(aio_pika.Message(b"4", message_id="routed"), routing_key=RAW + "\udcff")
+        await fanout.delete(if_unused=False)
+    finally:
+        await connection.close()
+    monkeypatch.undo()
+
+    taken = await consume_all(client, queue_name, batch=1)
+    assert [(m["payload"], m["message_id"], m["content_type"], m["timestamp"]) for m in taken] == [
+        (1, "\ufffd\ufffd", None, None),
+        ("2", "m2", "text/\ufffd", None),
+        (3, None, None, None),  # a timestamp out of range: no property can be read
+        (4, "routed", None, None),
+    ]
+    assert await broker_count(settings, queue_name) == 0
+    assert host_of(app).breakers.state("rabbitmq") == "closed"
+    status, raw = await publish_raw(client, queue_name, b'{"still": "connected"}')
+    assert status == 200, raw
+    assert [m["payload"] for m in await consume_all(client, queue_name)] == [{"still": "connected"}]
 
 
 async def test_a_failed_consume_requeues_everything_it_took(

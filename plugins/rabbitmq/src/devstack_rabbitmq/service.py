@@ -46,7 +46,7 @@ from aiormq.exceptions import (
 
 from devstack.api import HealthBody, Host, health_body
 from devstack.errors import ApiError, NotFound, ServiceUnavailable
-from devstack_rabbitmq import logfilter
+from devstack_rabbitmq import framing, logfilter
 from devstack_rabbitmq.consuming import Batch, acknowledge, give_back, take
 from devstack_rabbitmq.management import ManagementClient
 from devstack_rabbitmq.messages import OutgoingMessage, consumed_message, outgoing
@@ -104,6 +104,7 @@ class RabbitMQService:
     async def start(self) -> None:
         """Start connecting in the background; never raises because the broker is down."""
         logfilter.install()
+        framing.install()
         self.management = ManagementClient(self.settings.management_url, self.settings.management_timeout)
         self._connector = asyncio.create_task(self._connect_until_up(), name="devstack-rabbitmq-connect")
 
