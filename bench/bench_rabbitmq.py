@@ -99,10 +99,16 @@ def main() -> None:
             confirm_ms = publish_latency_ms(server.url)
             info = wrk("GET .../queue/{q}/info", f"{server.url}/examples/messaging/queue/{queue}/info", **common)
             consume = wrk(
-                "GET .../consume/{q} (max=1)", f"{server.url}/examples/messaging/consume/{queue}?max=1", **common
+                "POST .../consume/{q} (max=1)",
+                f"{server.url}/examples/messaging/consume/{queue}?max=1",
+                method="POST",
+                **common,
             )
             consume_10 = wrk(
-                "GET .../consume/{q} (max=10)", f"{server.url}/examples/messaging/consume/{queue}?max=10", **common
+                "POST .../consume/{q} (max=10)",
+                f"{server.url}/examples/messaging/consume/{queue}?max=10",
+                method="POST",
+                **common,
             )
     finally:
         delete_queue(env, queue)

@@ -196,7 +196,11 @@ def sweep(duration: int, connections: int) -> list[Row]:
                 **json_post,
             )
             measure("GET /examples/messaging/queue/{queue}/info", f"/examples/messaging/queue/{queue}/info")
-            measure("GET /examples/messaging/consume/{queue} (max=1)", f"/examples/messaging/consume/{queue}?max=1")
+            measure(
+                "POST /examples/messaging/consume/{queue} (max=1)",
+                f"/examples/messaging/consume/{queue}?max=1",
+                method="POST",
+            )
             measure("GET /examples/messaging/queues", "/examples/messaging/queues")
     finally:
         delete_queue(queue)

@@ -94,7 +94,7 @@ def mix(run: str) -> list[Request]:
         Request("GET cache pattern", "GET", "/examples/cache/pattern/soak*?limit=10"),
         Request("GET cluster info", "GET", "/redis/cluster/info"),
         Request("POST publish", "POST", f"/examples/messaging/publish?queue_name={queue}", json.dumps({"soak": 1})),
-        Request("GET consume", "GET", f"/examples/messaging/consume/{queue}?max=2"),
+        Request("POST consume", "POST", f"/examples/messaging/consume/{queue}?max=2"),
         Request("GET queue info", "GET", f"/examples/messaging/queue/{queue}/info"),
     ]
     return requests

@@ -101,7 +101,7 @@ def test_a_day_in_the_life(client: httpx.Client) -> None:
     published = client.post("/examples/messaging/publish", params={"queue_name": queue}, json={"hello": tag})
     assert published.status_code == 200, published.text
     assert client.get(f"/examples/messaging/queue/{queue}/info").json()["message_count"] == 1
-    consumed = client.get(f"/examples/messaging/consume/{queue}", params={"max": 10}).json()
+    consumed = client.post(f"/examples/messaging/consume/{queue}", params={"max": 10}).json()
     assert consumed["count"] == 1
     assert json.dumps(consumed["messages"][0]).find(tag) >= 0
     assert client.get(f"/examples/messaging/queue/{queue}/info").json()["message_count"] == 0

@@ -369,7 +369,7 @@ def test_every_confirmed_message_is_consumable(server: ServerProcess) -> None:
     seen: set[int] = set()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for _ in range(10_000):
-            answer = client.get(f"/examples/messaging/consume/{QUEUE}", params={"max": 100})
+            answer = client.post(f"/examples/messaging/consume/{QUEUE}", params={"max": 100})
             assert answer.status_code == 200, answer.text
             body = answer.json()
             if body["count"] == 0:

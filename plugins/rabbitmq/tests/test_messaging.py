@@ -33,10 +33,10 @@ async def info(client: QuartClient, queue: str) -> dict[str, Any]:
 
 
 async def consume(client: QuartClient, queue: str, **query: int) -> dict[str, Any]:
-    response = await client.get(f"/examples/messaging/consume/{queue}", query_string=query)
+    response = await client.post(f"/examples/messaging/consume/{queue}", query_string=query)
     body = await response.get_json()
     assert response.status_code == 200, body
-    await assert_matches(client, CONSUME, "GET", 200, body)
+    await assert_matches(client, CONSUME, "POST", 200, body)
     return dict(body)
 
 
@@ -169,12 +169,12 @@ async def test_info_of_missing_queue(client: QuartClient) -> None:
 
 async def test_consume_missing_queue_is_404(client: QuartClient) -> None:
     missing = unique("devstack-test-missing")
-    response = await client.get(f"/examples/messaging/consume/{missing}")
+    response = await client.post(f"/examples/messaging/consume/{missing}")
     assert response.status_code == 404
     body = await response.get_json()
     assert body["error"] == "ResourceNotFoundError"
     assert body["status_code"] == 404
-    await assert_matches(client, CONSUME, "GET", 404, body)
+    await assert_matches(client, CONSUME, "POST", 404, body)
 
 
 async def test_publish_after_queue_deleted_redeclares(
@@ -268,8 +268,9 @@ async def test_root_info(client: QuartClient) -> None:
 async def test_contract_lists_every_route(client: QuartClient) -> None:
     document = await (await client.get("/openapi.json")).get_json()
     assert document["paths"][PUBLISH]["post"]["x-max-body-bytes"] == 1048576
-    for path in (INFO, CONSUME, QUEUES, "/health/rabbitmq"):
+    for path in (INFO, QUEUES, "/health/rabbitmq"):
         assert "get" in document["paths"][path]
+    assert set(document["paths"][CONSUME]) == {"post"}
     plugins = await (await client.get("/plugins")).get_json()
     [mine] = [plugin for plugin in plugins["plugins"] if plugin["name"] == "rabbitmq"]
     assert mine["status"] == "loaded"

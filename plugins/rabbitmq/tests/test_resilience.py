@@ -43,7 +43,7 @@ async def consumed_payloads(client: QuartClient, queue: str) -> list[Any]:
     """Every message of the queue, in order (consumed 100 at a time until empty)."""
     payloads: list[Any] = []
     while True:
-        response = await client.get(f"/examples/messaging/consume/{queue}", query_string={"max": 100})
+        response = await client.post(f"/examples/messaging/consume/{queue}", query_string={"max": 100})
         assert response.status_code == 200
         body = await response.get_json()
         payloads += [message["payload"] for message in body["messages"]]
@@ -192,8 +192,11 @@ async def test_broker_down_at_startup(settings: dict[str, str], caplog: pytest.L
         assert body["retry_suggestion"]
         await assert_matches(client, PUBLISH, "POST", 503, body)
 
-        for path in (f"/examples/messaging/queue/{unique('q')}/info", f"/examples/messaging/consume/{unique('q')}"):
-            answer = await client.get(path)
+        for method, path in (
+            ("GET", f"/examples/messaging/queue/{unique('q')}/info"),
+            ("POST", f"/examples/messaging/consume/{unique('q')}"),
+        ):
+            answer = await client.open(path, method=method)
             assert answer.status_code == 503
             assert (await answer.get_json())["details"]["service"] == "rabbitmq"
 

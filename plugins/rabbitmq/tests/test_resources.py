@@ -26,8 +26,8 @@ async def test_queue_operations_leave_no_channel_behind(client: QuartClient, que
     async def round_trip() -> None:
         assert (await client.get(f"/examples/messaging/queue/{queue_name}/info")).status_code == 200
         assert (await client.get(f"/examples/messaging/queue/{queue_name}-missing/info")).status_code == 200
-        assert (await client.get(f"/examples/messaging/consume/{queue_name}")).status_code == 200
-        assert (await client.get(f"/examples/messaging/consume/{queue_name}-missing")).status_code == 404
+        assert (await client.post(f"/examples/messaging/consume/{queue_name}")).status_code == 200
+        assert (await client.post(f"/examples/messaging/consume/{queue_name}-missing")).status_code == 404
         assert (await client.get("/health/rabbitmq")).status_code == 200
 
     for _ in range(5):

@@ -107,18 +107,21 @@ async def test_reserved_amq_prefix_is_400(client: QuartClient) -> None:
     "query", [{"max": "0"}, {"max": "101"}, {"max": "two"}, {"wait_ms": "-1"}, {"wait_ms": "5001"}, {"wait_ms": "1.5"}]
 )
 async def test_consume_bad_query_is_422(client: QuartClient, query: dict[str, str]) -> None:
-    response = await client.get(f"/examples/messaging/consume/{unique('devstack-test-never')}", query_string=query)
+    response = await client.post(f"/examples/messaging/consume/{unique('devstack-test-never')}", query_string=query)
     assert response.status_code == 422
     body = await response.get_json()
     assert_envelope(body, 422, "ValidationError")
     assert body["details"]["validation_errors"][0]["loc"] == ["query", next(iter(query))]
-    await assert_matches(client, CONSUME, "GET", 422, body)
+    await assert_matches(client, CONSUME, "POST", 422, body)
 
 
 @pytest.mark.parametrize("queue", ["star*", "x" * 101, "semi;colon"])
 async def test_info_and_consume_bad_name_is_422(client: QuartClient, queue: str) -> None:
-    for path in (f"/examples/messaging/queue/{queue}/info", f"/examples/messaging/consume/{queue}"):
-        response = await client.get(path)
+    for method, path in (
+        ("GET", f"/examples/messaging/queue/{queue}/info"),
+        ("POST", f"/examples/messaging/consume/{queue}"),
+    ):
+        response = await client.open(path, method=method)
         assert response.status_code == 422, path
         body = await response.get_json()
         assert body["details"]["validation_errors"][0]["loc"] == ["path", "queue_name"]

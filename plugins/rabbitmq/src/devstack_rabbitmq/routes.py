@@ -6,9 +6,11 @@ from quart import Blueprint, Response, jsonify
 
 from devstack.api import validated
 from devstack.errors import BadRequest
+from devstack_rabbitmq.messages import consume_answer, encode_payload, publish_answer
 from devstack_rabbitmq.service import MANAGEMENT_SERVICE, SERVICE, RabbitMQService
 
 RESERVED_PREFIX = "amq."
+JSON = "application/json"
 
 
 def build_blueprint(service: RabbitMQService) -> Blueprint:
@@ -24,9 +26,12 @@ def build_blueprint(service: RabbitMQService) -> Blueprint:
             raise BadRequest("Message body must be a non-empty JSON object")
         if queue.startswith(RESERVED_PREFIX):
             raise BadRequest("Queue names starting with 'amq.' are reserved by the broker")
+        # Outside the guard: a body that cannot be encoded is the client's 422, not a
+        # backend failure that would count toward the breaker.
+        body = encode_payload(message)
         async with host.backend(SERVICE):
-            await service.publish(queue, message)
-        return jsonify({"queue": queue, "message": message, "action": "published"})
+            await service.publish(queue, body)
+        return Response(publish_answer(queue, body), content_type=JSON)
 
     @blueprint.get("/queue/<queue_name>/info")
     async def queue_info(queue_name: str) -> Response:
@@ -42,7 +47,7 @@ def build_blueprint(service: RabbitMQService) -> Blueprint:
             }
         )
 
-    @blueprint.get("/consume/<queue_name>")
+    @blueprint.post("/consume/<queue_name>")
     async def consume(queue_name: str) -> Response:
         inputs = validated()
         queue: str = inputs.path["queue_name"]
@@ -51,7 +56,8 @@ def build_blueprint(service: RabbitMQService) -> Blueprint:
         timeout = host.core_settings.backend_timeout + wait_ms / 1000
         async with host.backend(SERVICE, timeout=timeout):
             messages = await service.consume(queue, limit, wait_ms)
-        return jsonify({"queue": queue, "messages": messages, "count": len(messages)})
+        # Rendered before the acknowledgement, so the answer cannot fail after it.
+        return Response(consume_answer(queue, messages), content_type=JSON)
 
     @blueprint.get("/queues")
     async def queues() -> Response:

@@ -31,9 +31,10 @@ from typing import Any
 import aio_pika
 import aiormq
 import httpx
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.connection import make_url
 from aio_pika.pool import Pool
+from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import (
     AMQPError,
     ChannelInvalidStateError,
@@ -45,9 +46,10 @@ from aiormq.exceptions import (
 
 from devstack.api import HealthBody, Host, health_body
 from devstack.errors import ApiError, NotFound, ServiceUnavailable
-from devstack_rabbitmq import logfilter
+from devstack_rabbitmq import framing, logfilter
+from devstack_rabbitmq.consuming import Batch, acknowledge, give_back, take
 from devstack_rabbitmq.management import ManagementClient
-from devstack_rabbitmq.messages import OutgoingMessage, incoming, outgoing
+from devstack_rabbitmq.messages import OutgoingMessage, consumed_message, outgoing
 from devstack_rabbitmq.metrics import RabbitMQMetrics
 from devstack_rabbitmq.settings import RabbitMQSettings
 
@@ -96,11 +98,13 @@ class RabbitMQService:
         self.management: ManagementClient | None = None
         self._declared: OrderedDict[str, None] = OrderedDict()
         self._connector: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Start connecting in the background; never raises because the broker is down."""
         logfilter.install()
+        framing.install()
         self.management = ManagementClient(self.settings.management_url, self.settings.management_timeout)
         self._connector = asyncio.create_task(self._connect_until_up(), name="devstack-rabbitmq-connect")
 
@@ -108,7 +112,7 @@ class RabbitMQService:
         if self._connector is not None:
             self._connector.cancel()
             await asyncio.gather(self._connector, return_exceptions=True)
-        closers: list[Any] = []
+        closers: list[Any] = [asyncio.gather(*self._closing, return_exceptions=True)]
         if self.channels is not None:
             closers.append(self.channels.close())
         if self.connection is not None:
@@ -209,7 +213,16 @@ class RabbitMQService:
     @asynccontextmanager
     async def _scratch_channel(self, wait: bool = True) -> AsyncIterator[aiormq.abc.AbstractChannel]:
         """A plain aiormq channel for one operation, closed afterwards (see the module
-        docstring for why not an ``aio_pika.Channel``).
+        docstring for why not an ``aio_pika.Channel``)."""
+        channel = await self._open_scratch_channel(wait)
+        try:
+            yield channel
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    async def _open_scratch_channel(self, wait: bool = True) -> aiormq.abc.AbstractChannel:
+        """Open a plain aiormq channel on the connection's current transport.
 
         With ``wait``, opening is retried while the connection is being re-established
         (nothing has been sent yet, so a retry cannot duplicate anything); the caller's
@@ -221,24 +234,30 @@ class RabbitMQService:
                 transport = connection.transport
                 if transport is None:
                     raise ChannelInvalidStateError("the connection has no transport")
-                channel = await transport.connection.channel(publisher_confirms=False)
-                break
+                return await transport.connection.channel(publisher_confirms=False)
             except NOT_OPEN_ERRORS:
                 if not wait:
                     raise
             await asyncio.sleep(REOPEN_PAUSE)
-        try:
-            yield channel
-        finally:
-            if not channel.is_closed:
+
+    def _close_later(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """Close a channel in the background: nothing may fail a request after its ack."""
+
+        async def close() -> None:
+            with suppress(Exception):
                 await channel.close()
 
+        task = asyncio.create_task(close(), name="devstack-rabbitmq-close-channel")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     # publishing -----------------------------------------------------------------------
-    async def publish(self, queue: str, payload: dict[str, Any]) -> None:
-        """Publish a persistent JSON message to a durable queue; returns once confirmed."""
+    async def publish(self, queue: str, body: bytes) -> None:
+        """Publish a JSON body (see ``messages.encode_payload``) as a persistent message to a
+        durable queue; returns once confirmed."""
         started = time.perf_counter()
         try:
-            await self._publish(queue, outgoing(payload))
+            await self._publish(queue, outgoing(body))
         except BaseException:
             if self.metrics is not None:
                 self.metrics.publish_failed.inc()
@@ -316,42 +335,39 @@ class RabbitMQService:
                 return QueueInfo(None, None)
         return QueueInfo(int(result.message_count or 0), int(result.consumer_count or 0))
 
-    async def consume(self, queue: str, limit: int, wait_ms: int) -> list[dict[str, Any]]:
-        """Take up to ``limit`` messages and acknowledge them.
+    async def consume(self, queue: str, limit: int, wait_ms: int) -> list[bytes]:
+        """Take up to ``limit`` messages, render each for the answer, then acknowledge them.
 
         Waits at most ``wait_ms`` for the first message; returns as soon as the queue is
-        empty after at least one. A queue that does not exist is a 404.
+        empty after at least one, or once the bodies taken reach ``consume_max_bytes``. A
+        queue that does not exist is a 404.
+
+        Nothing is acknowledged before every message taken is rendered (rendering never
+        fails, whatever the body), and the acknowledgement is the last step that can fail:
+        on any failure before it, everything taken goes back to the queue (basic.nack with
+        requeue, and closing the channel requeues whatever is still unacknowledged).
         """
-        async with self._scratch_channel() as channel:
+        settings = self.settings
+        batch = Batch(limit, settings.consume_max_bytes, wait_ms / 1000, settings.consume_poll_ms / 1000)
+        channel = await self._open_scratch_channel()
+        taken: list[DeliveredMessage] = []
+        try:
             try:
                 await channel.queue_declare(queue, passive=True)
-                taken = await self._take(channel, queue, limit, wait_ms)
+                await take(channel, queue, batch, taken)
             except ChannelNotFoundEntity:
                 raise NotFound(f"Queue {queue!r} does not exist") from None
             except ChannelLockedResource:
                 raise QueueConflict(f"Queue {queue!r} is exclusive to another connection") from None
-            if taken:
-                await taken[-1].ack(multiple=True)
+            rendered = [consumed_message(message) for message in taken]
+            await acknowledge(channel, taken)
+        except BaseException:
+            await give_back(channel, taken)
+            raise
+        self._close_later(channel)
         if self.metrics is not None and taken:
             self.metrics.consumed.inc(len(taken))
-        return [incoming(message) for message in taken]
-
-    async def _take(
-        self, channel: aiormq.abc.AbstractChannel, queue: str, limit: int, wait_ms: int
-    ) -> list[AbstractIncomingMessage]:
-        deadline = time.monotonic() + wait_ms / 1000
-        poll = self.settings.consume_poll_ms / 1000
-        taken: list[AbstractIncomingMessage] = []
-        while len(taken) < limit:
-            delivered = await channel.basic_get(queue, no_ack=False)
-            if not isinstance(delivered.delivery, aiormq.spec.Basic.GetEmpty):
-                taken.append(aio_pika.IncomingMessage(delivered, no_ack=False))
-                continue
-            remaining = deadline - time.monotonic()
-            if taken or remaining <= 0:
-                break
-            await asyncio.sleep(min(poll, remaining))
-        return taken
+        return rendered
 
     async def list_queues(self) -> tuple[str, list[dict[str, Any]]]:
         """``(vhost, queues)`` from the management API."""

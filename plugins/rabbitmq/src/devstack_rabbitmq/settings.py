@@ -30,6 +30,11 @@ class RabbitMQSettings(BaseSettings):
     channel_pool_size: int = Field(8, ge=1, le=256, description="Publisher-confirm channels in the pool")
     declared_cache_size: int = Field(10000, ge=1, description="Queue names remembered as already declared")
     consume_poll_ms: int = Field(50, ge=5, le=1000, description="Poll interval while consume waits for a message")
+    consume_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="Body bytes one consume takes before it stops (it always takes a first message)",
+    )
     management_url: str = Field("http://127.0.0.1:15672", description="Base URL of the management HTTP API")
     management_user: str | None = Field(None, description="Management API user (default: the AMQP user)")
     management_password: SecretStr | None = Field(
