@@ -14,9 +14,9 @@ from quart import Quart, Response, current_app, jsonify, send_file
 from devstack import __version__
 from devstack.app import DevstackState, register_core_route, state_of
 from devstack.cache import CORE_OWNER, fingerprint
-from devstack.cors import Cors
 from devstack.errors import NotFound
 from devstack.metrics import CONTENT_TYPE
+from devstack.middleware import pipeline_of
 
 ROOT_SECTIONS = ("security", "redis_cluster", "examples")
 HEALTH_ALL_CACHE_KEY = "health-all"
@@ -88,7 +88,7 @@ def root_document(app: Quart) -> dict[str, Any]:
         "health": "/health/all",
         "metrics": "/metrics",
         "security": {
-            "cors": Cors.from_settings(settings).describe(),
+            "cors": pipeline_of(app).cors.describe(),
             "rate_limiting": {
                 "general_endpoints": settings.rate_limit_general,
                 "metrics_endpoint": settings.rate_limit_metrics,
