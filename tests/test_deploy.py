@@ -21,24 +21,35 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 from dockerfile_parse import DockerfileParser
 from limits import parse as parse_limit
-from pydantic_settings import BaseSettings
 
-from devstack.app import create_app, state_of
-from devstack.settings import CoreSettings
-from devstack.testing import ServerProcess, environment
+from devstack.testing import ServerProcess
+from tests.deploy_support import (
+    BASE,
+    DEPLOY,
+    DOCKERFILE,
+    REPO,
+    AppUnderConfig,
+    Manifest,
+    container,
+    default_plugins,
+    healthcheck_command,
+    image_user,
+    is_credential,
+    last,
+    mebibytes,
+    millicores,
+    named_port,
+    one,
+    render,
+    stages,
+    tool,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-DEPLOY = REPO / "deploy"
-BASE = DEPLOY / "kubernetes"
-DOCKERFILE = DEPLOY / "Dockerfile"
 MEASURED = json.loads((DEPLOY / "measured.json").read_text())
 # The oldest Kubernetes the base is for (preStop `sleep` on by default since 1.30, the
 # PDB's unhealthyPodEvictionPolicy GA in 1.31) and the newest the pinned schemas know.
@@ -46,91 +57,30 @@ KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
 # After DEVSTACK_SHUTDOWN_GRACE Hypercorn runs the lifespan shutdown: the plugins'
 # devstack_shutdown hooks close their pools. The pod must not be killed during them.
 SHUTDOWN_HOOKS_MARGIN = 5.0
-SETTINGS_PREFIXES = ("DEVSTACK_", "VAULT_", "POSTGRES_", "MYSQL_", "MONGODB_", "REDIS_", "RABBITMQ_")
 KINDS = {"ConfigMap", "Secret", "Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 
 
-def tool(name: str) -> str:
-    """A binary of this tox env (kubectl, hadolint): never another one on PATH."""
-    path = Path(sys.executable).parent / name
-    assert path.is_file(), f"{path} is missing: the contract tox env installs it (tox.ini)"
-    return str(path)
+@pytest.fixture(scope="module")
+def rendered() -> list[Manifest]:
+    return render()
 
 
 @pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
-    done = subprocess.run([tool("kubectl"), "kustomize", str(BASE)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"kubectl kustomize {BASE.relative_to(REPO)} failed: {done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def one(rendered: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [doc for doc in rendered if doc["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind} in the render, found {len(found)}"
-    return found[0]
-
-
-def container(rendered: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert [c["name"] for c in containers] == ["devstack"]
-    return dict(containers[0])
-
-
-def named_port(rendered: list[dict[str, Any]], port: int | str) -> int:
-    """A probe's or Service's target port as a number (a name resolves to the container's)."""
-    if isinstance(port, int):
-        return port
-    by_name = {p["name"]: p["containerPort"] for p in container(rendered)["ports"]}
-    assert port in by_name, f"port {port!r} is not a port of the container ({sorted(by_name)})"
-    return int(by_name[port])
-
-
-class AppUnderConfig:
-    """devstack as a pod built from the rendered ConfigMap would be: core's settings, each
-    plugin's settings and health checks, read by the application's own code."""
-
-    def __init__(self, config: dict[str, str]) -> None:
-        cleared: dict[str, str | None] = {key: None for key in os.environ if key.startswith(SETTINGS_PREFIXES)}
-        with environment({**cleared, **config}):
-            self.core = CoreSettings()
-            self.app = create_app(self.core)
-            state = state_of(self.app)
-            self.models: dict[str, type[BaseSettings]] = {"core": CoreSettings, **state.settings_models}
-            self.plugins = {name: state.host.settings(model) for name, model in state.settings_models.items()}
-            self.checks = dict(state.health.checks)
-        self.routes = {rule.rule for rule in self.app.url_map.iter_rules()}
-
-    def env_names(self) -> dict[str, tuple[type[BaseSettings], str]]:
-        """Every setting's environment variable: its model and field name."""
-        names = {}
-        for model in self.models.values():
-            prefix = str(model.model_config.get("env_prefix", ""))
-            for field in model.model_fields:
-                names[f"{prefix}{field}".upper()] = (model, field)
-        return names
-
-
-@pytest.fixture(scope="module")
-def app(rendered: list[dict[str, Any]]) -> AppUnderConfig:
+def app(rendered: list[Manifest]) -> AppUnderConfig:
     return AppUnderConfig(dict(one(rendered, "ConfigMap")["data"]))
-
-
-def is_credential(model: type[BaseSettings], field: str) -> bool:
-    annotation = str(model.model_fields[field].annotation)
-    return "SecretStr" in annotation or any(word in field for word in ("password", "token", "secret_id"))
 
 
 # --- the manifests ---------------------------------------------------------------------
 
 
-def test_the_base_renders_one_of_each_manifest_and_every_one_validates(rendered: list[dict[str, Any]]) -> None:
+def test_the_base_renders_one_of_each_manifest_and_every_one_validates(rendered: list[Manifest]) -> None:
     assert sorted(doc["kind"] for doc in rendered) == sorted(KINDS)
     for version in KUBERNETES_VERSIONS:
         for doc in rendered:
             kubernetes_validate.validate(doc, version, strict=True)
 
 
-def test_the_validation_is_strict_and_catches_a_wrong_manifest(rendered: list[dict[str, Any]]) -> None:
+def test_the_validation_is_strict_and_catches_a_wrong_manifest(rendered: list[Manifest]) -> None:
     broken = copy.deepcopy(one(rendered, "Deployment"))
     broken["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "25"
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -142,7 +92,7 @@ def test_the_validation_is_strict_and_catches_a_wrong_manifest(rendered: list[di
 
 
 def test_every_configmap_entry_is_a_devstack_setting_and_none_is_a_credential(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
+    rendered: list[Manifest], app: AppUnderConfig
 ) -> None:
     known = app.env_names()
     config = one(rendered, "ConfigMap")["data"]
@@ -155,7 +105,7 @@ def test_every_configmap_entry_is_a_devstack_setting_and_none_is_a_credential(
 
 
 def test_the_secret_names_documented_are_settings_and_the_pod_reads_both_sources(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
+    rendered: list[Manifest], app: AppUnderConfig
 ) -> None:
     documented = [
         line[1:].strip().split("=", 1)[0]
@@ -173,7 +123,7 @@ def test_the_secret_names_documented_are_settings_and_the_pod_reads_both_sources
     ]
 
 
-def test_probes_and_ports_are_the_apps(rendered: list[dict[str, Any]], app: AppUnderConfig) -> None:
+def test_probes_and_ports_are_the_apps(rendered: list[Manifest], app: AppUnderConfig) -> None:
     main = container(rendered)
     assert app.core.host == "0.0.0.0", "the pod's listener must be reachable from the kubelet and the Service"
     ports = [p["containerPort"] for p in main["ports"]]
@@ -190,9 +140,7 @@ def test_probes_and_ports_are_the_apps(rendered: list[dict[str, Any]], app: AppU
     assert startup_budget >= 2 * MEASURED["startup"]["ready_s"], "startup took longer than half the budget"
 
 
-def test_service_and_prometheus_annotations_point_at_the_app(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
-) -> None:
+def test_service_and_prometheus_annotations_point_at_the_app(rendered: list[Manifest], app: AppUnderConfig) -> None:
     service, deployment = one(rendered, "Service"), one(rendered, "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
@@ -205,9 +153,7 @@ def test_service_and_prometheus_annotations_point_at_the_app(
     assert "/metrics" in app.routes and "/metrics" in app.core.api_key_exempt
 
 
-def test_termination_grace_covers_the_pause_and_the_shutdown(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
-) -> None:
+def test_termination_grace_covers_the_pause_and_the_shutdown(rendered: list[Manifest], app: AppUnderConfig) -> None:
     pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
     pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pause > 0, "the pod keeps serving while its endpoint is removed from the Service"
@@ -221,7 +167,7 @@ def test_termination_grace_covers_the_pause_and_the_shutdown(
     assert MEASURED["sigterm_to_exit_under_load_s"] <= app.core.shutdown_grace + SHUTDOWN_HOOKS_MARGIN
 
 
-def test_autoscaler_and_disruption_budget_fit_the_deployment(rendered: list[dict[str, Any]]) -> None:
+def test_autoscaler_and_disruption_budget_fit_the_deployment(rendered: list[Manifest]) -> None:
     kinds = ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")
     deployment, hpa, pdb = (one(rendered, kind) for kind in kinds)
     target = hpa["spec"]["scaleTargetRef"]
@@ -238,7 +184,7 @@ def test_autoscaler_and_disruption_budget_fit_the_deployment(rendered: list[dict
 
 
 def test_probe_traffic_of_every_replica_stays_within_the_health_rate_limit(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
+    rendered: list[Manifest], app: AppUnderConfig
 ) -> None:
     """The kubelet probes every pod of its node from one address; with the limits counted
     in Redis all those pods share that address's /health budget."""
@@ -252,7 +198,7 @@ def test_probe_traffic_of_every_replica_stays_within_the_health_rate_limit(
     assert per_pod * pods <= budget, f"{pods} pods on one node probe {per_pod * pods}/min; the limit is {budget}/min"
 
 
-def test_resources_cover_the_measured_figures(rendered: list[dict[str, Any]], app: AppUnderConfig) -> None:
+def test_resources_cover_the_measured_figures(rendered: list[Manifest], app: AppUnderConfig) -> None:
     resources = container(rendered)["resources"]
     memory = {kind: mebibytes(resources[kind]["memory"]) for kind in ("requests", "limits")}
     cpu = {kind: millicores(resources[kind]["cpu"]) for kind in ("requests", "limits")}
@@ -271,16 +217,7 @@ def test_resources_cover_the_measured_figures(rendered: list[dict[str, Any]], ap
     assert app.core.workers == 1 and cpu["limits"] >= 1000, "one event loop may use a whole core"
 
 
-def mebibytes(quantity: str) -> float:
-    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
-    return float(quantity[:-2]) * units[quantity[-2:]]
-
-
-def millicores(quantity: str) -> float:
-    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
-
-
-def test_the_pod_runs_as_the_images_unprivileged_user(rendered: list[dict[str, Any]]) -> None:
+def test_the_pod_runs_as_the_images_unprivileged_user(rendered: list[Manifest]) -> None:
     pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
     main = pod["containers"][0]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -296,46 +233,13 @@ def test_the_pod_runs_as_the_images_unprivileged_user(rendered: list[dict[str, A
 # --- the Dockerfile --------------------------------------------------------------------
 
 
-def stages() -> list[list[dict[str, Any]]]:
-    """The Dockerfile's instructions, one list per stage."""
-    result: list[list[dict[str, Any]]] = []
-    for instruction in DockerfileParser(str(DOCKERFILE)).structure:
-        if instruction["instruction"] == "FROM":
-            result.append([])
-        if result:
-            result[-1].append(instruction)
-    return result
-
-
-def last(stage: list[dict[str, Any]], name: str) -> str:
-    values = [i["value"] for i in stage if i["instruction"] == name]
-    assert values, f"the final stage of {DOCKERFILE.name} has no {name}"
-    return str(values[-1])
-
-
-def image_user() -> str:
-    return last(stages()[-1], "USER")
-
-
-def healthcheck_command() -> list[str]:
-    value = last(stages()[-1], "HEALTHCHECK")
-    command: list[str] = json.loads(value.split("CMD", 1)[1])
-    return command
-
-
-def default_plugins() -> list[str]:
-    args = [i["value"] for i in DockerfileParser(str(DOCKERFILE)).structure if i["instruction"] == "ARG"]
-    value = next(a.split("=", 1)[1] for a in args if a.startswith("PLUGINS="))
-    return value.strip('"').split()
-
-
 def test_dockerfile_passes_hadolint() -> None:
     done = subprocess.run([tool("hadolint"), "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_dockerfile_builds_wheels_and_runs_devstack_as_the_deployment_expects(
-    rendered: list[dict[str, Any]], app: AppUnderConfig
+    rendered: list[Manifest], app: AppUnderConfig
 ) -> None:
     parser = DockerfileParser(str(DOCKERFILE))
     assert len(stages()) >= 2, "multi-stage: wheels are built in one stage, installed in the next"
