@@ -478,14 +478,11 @@ def delete_records(key_prefix: str) -> None:
     )
 
 
-def delete_mongo_records(key_prefix: str) -> int:
-    """Remove the records whose key starts with ``key_prefix`` from the shared MongoDB
-    collection (no collection is ever created or dropped: SecantusDB is shared)."""
-    import re as regex
-
+def mongo_client() -> Any:
+    """A client of the shared MongoDB server, as the application user."""
     import pymongo
 
-    with pymongo.MongoClient(
+    return pymongo.MongoClient(
         env_value("MONGODB_HOST"),
         int(env_value("MONGODB_PORT")),
         username=env_value("MONGODB_USER"),
@@ -494,7 +491,15 @@ def delete_mongo_records(key_prefix: str) -> int:
         serverSelectionTimeoutMS=5000,
         socketTimeoutMS=30000,
         connectTimeoutMS=5000,
-    ) as client:
+    )
+
+
+def delete_mongo_records(key_prefix: str) -> int:
+    """Remove the records whose key starts with ``key_prefix`` from the shared MongoDB
+    collection (no collection is ever created or dropped: SecantusDB is shared)."""
+    import re as regex
+
+    with mongo_client() as client:
         collection = client[env_value("MONGODB_DATABASE")]["devstack_records"]
         deleted: int = collection.delete_many({"key": {"$regex": "^" + regex.escape(key_prefix)}}).deleted_count
         return deleted

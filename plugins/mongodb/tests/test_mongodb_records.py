@@ -160,7 +160,7 @@ async def test_operator_values_are_stored_as_inert_data(
 async def test_list_is_newest_first_with_limit_and_offset(mongo_env: dict[str, str | None]) -> None:
     async with running_app(env=mongo_env) as (_app, client):
         empty = await (await client.get(BASE)).get_json()
-        assert empty == {"database": "MongoDB", "items": [], "count": 0, "limit": 20, "offset": 0}
+        assert empty == {"database": "MongoDB", "items": [], "count": 0, "limit": 20, "offset": 0, "truncated": False}
         ids = []
         for index in range(25):
             response = await client.post(BASE, json={"key": f"item-{index:02d}", "value": index})
@@ -170,7 +170,7 @@ async def test_list_is_newest_first_with_limit_and_offset(mongo_env: dict[str, s
         response = await client.get(BASE)
         assert response.status_code == 200
         body = await response.get_json()
-        assert list(body) == ["database", "items", "count", "limit", "offset"]
+        assert list(body) == ["database", "items", "count", "limit", "offset", "truncated"]
         assert (body["database"], body["count"], body["limit"], body["offset"]) == ("MongoDB", 25, 20, 0)
         assert [item["id"] for item in body["items"]] == newest_first[:20]
         assert all(set(item) == RECORD_KEYS for item in body["items"])

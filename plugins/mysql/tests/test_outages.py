@@ -121,7 +121,7 @@ async def test_connections_killed_under_load_give_503_or_200_never_500(my_env, a
                 assert (await response.get_json())["details"]["service"] == "mysql"
         await wait_ok(client, f"{BASE}/query", timeout=10)
         body = await (await client.get(BASE)).get_json()
-        assert set(body) == {"database", "items", "count", "limit", "offset"}
+        assert set(body) == {"database", "items", "count", "limit", "offset", "truncated"}
 
 
 async def test_unreachable_server_answers_503_within_the_timeout(my_env) -> None:

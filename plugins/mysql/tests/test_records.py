@@ -100,7 +100,7 @@ async def test_list_is_newest_first_with_limit_offset_and_total_count(my_env, ad
         response = await client.get(f"{BASE}?limit=2")
         body = await response.get_json()
         assert response.status_code == 200
-        assert set(body) == {"database", "items", "count", "limit", "offset"}
+        assert set(body) == {"database", "items", "count", "limit", "offset", "truncated"}
         assert body["database"] == "MySQL"
         assert (body["limit"], body["offset"], body["count"]) == (2, 0, total)
         assert [item["id"] for item in body["items"]] == [ids[2], ids[1]]

@@ -11,7 +11,7 @@ import asyncpg
 
 from devstack.testing import running_app
 
-from .pg_support import Contract, wait_health
+from .pg_support import Contract, superuser, wait_health
 
 BASE = "/examples/database/postgres"
 
@@ -86,7 +86,8 @@ async def test_list_is_newest_first_with_limit_offset_and_total_count(pg_env, ad
         response = await client.get(f"{BASE}?limit=2")
         body = await response.get_json()
         assert response.status_code == 200
-        assert set(body) == {"database", "items", "count", "limit", "offset"}
+        assert set(body) == {"database", "items", "count", "limit", "offset", "truncated"}
+        assert body["truncated"] is False
         assert body["database"] == "PostgreSQL"
         assert (body["limit"], body["offset"], body["count"]) == (2, 0, total)
         assert [item["id"] for item in body["items"]] == [ids[2], ids[1]]
@@ -139,10 +140,51 @@ async def test_table_is_created_at_startup_when_missing(pg_env, admin: asyncpg.C
             assert [(c["column_name"], c["data_type"]) for c in columns] == [
                 ("id", "bigint"),
                 ("key", "character varying"),
-                ("value", "jsonb"),
+                ("value", "json"),
                 ("created_at", "timestamp with time zone"),
             ]
             assert any("created_at DESC" in index["indexdef"] for index in indexes)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_a_jsonb_table_of_an_earlier_version_becomes_json_and_keeps_its_rows(pg_env, admin) -> None:
+    name = f"devstack_pgold_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}" OWNER "{pg_env["POSTGRES_USER"]}"')
+    try:
+        old = await asyncpg.connect(
+            host=pg_env["POSTGRES_HOST"],
+            port=int(pg_env["POSTGRES_PORT"]),
+            user=pg_env["POSTGRES_USER"],
+            password=pg_env["POSTGRES_PASSWORD"],
+            database=name,
+        )
+        try:
+            await old.execute(
+                "CREATE TABLE devstack_records (id bigserial PRIMARY KEY, key varchar(100) NOT NULL, "
+                "value jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now());"
+                """INSERT INTO devstack_records (key, value) VALUES ('old', '{"b": [1, 2.5], "a": null}')"""
+            )
+        finally:
+            await old.close()
+        async with running_app(env={**pg_env, "POSTGRES_DB": name}) as (_app, client):
+            await wait_health(client)
+            response = await client.post(BASE, json={"key": "new", "value": "n\u0000l"})
+            assert response.status_code == 201
+            page = await (await client.get(BASE)).get_json()
+            assert [(item["key"], item["value"]) for item in page["items"]] == [
+                ("new", "n\u0000l"),
+                ("old", {"a": None, "b": [1, 2.5]}),
+            ]
+        fresh = await superuser(name)
+        try:
+            kind = await fresh.fetchval(
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'devstack_records' AND column_name = 'value'"
+            )
+        finally:
+            await fresh.close()
+        assert kind == "json"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -185,11 +227,9 @@ async def test_invalid_bodies_answer_422_and_store_nothing(pg_env, admin: asyncp
         assert ok.status_code == 201
 
 
-async def test_values_jsonb_cannot_hold_answer_422_not_503(pg_env, admin: asyncpg.Connection) -> None:
+async def test_values_that_are_not_json_answer_422_and_nul_is_stored(pg_env, admin: asyncpg.Connection) -> None:
     before = await admin.fetchval("SELECT count(*) FROM devstack_records")
     raw_bodies = [
-        '{"key": "nul", "value": "a\\u0000b"}',
-        '{"key": "nulkey", "value": {"a\\u0000": 1}}',
         '{"key": "surrogate", "value": ["\\ud800"]}',
         '{"key": "nan", "value": NaN}',
         '{"key": "inf", "value": {"x": [1e400]}}',
@@ -200,13 +240,19 @@ async def test_values_jsonb_cannot_hold_answer_422_not_503(pg_env, admin: asyncp
             response = await client.post(BASE, data=raw, headers={"Content-Type": "application/json"})
             body = await response.get_json()
             assert response.status_code == 422, (raw, body)
-            # not JSON by RFC 8259 (NaN, overflowing numbers, lone surrogates): core rejects the body;
-            # JSON the column cannot hold: the plugin rejects the value
-            assert body["details"]["validation_errors"][0]["loc"] in (["body"], ["body", "value"])
-        paired = await client.post(BASE, json={"key": "emoji", "value": "\U0001f600"})
-        assert paired.status_code == 201
-        assert (await paired.get_json())["value"] == "\U0001f600"
-    assert await admin.fetchval("SELECT count(*) FROM devstack_records") == before + 1
+            # not JSON by RFC 8259 (NaN, overflowing numbers, lone surrogates): core rejects the body
+            assert body["details"]["validation_errors"][0]["loc"] == ["body"]
+        # the json column keeps the text, so NUL (which jsonb refused) is stored and read back
+        for value in ("a\u0000b", {"a\u0000": ["\u0000"]}, "\U0001f600"):
+            stored = await client.post(BASE, json={"key": "kept", "value": value})
+            assert stored.status_code == 201, await stored.get_data()
+            record = await stored.get_json()
+            assert record["value"] == value
+            text = await admin.fetchval("SELECT value::text FROM devstack_records WHERE id = $1", record["id"])
+            assert json.loads(text) == value
+        listed = await (await client.get(f"{BASE}?limit=3")).get_json()
+        assert [item["value"] for item in listed["items"]] == ["\U0001f600", {"a\u0000": ["\u0000"]}, "a\u0000b"]
+    assert await admin.fetchval("SELECT count(*) FROM devstack_records") == before + 3
 
 
 async def test_body_over_64_kib_answers_413(pg_env, admin: asyncpg.Connection) -> None:

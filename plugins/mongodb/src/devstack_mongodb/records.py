@@ -49,6 +49,17 @@ def encode_value(value: Any) -> str:
         raise UnstorableValue("value has no exact JSON text") from None
 
 
+# A page stops before the record that would take its values past this many bytes of
+# stored JSON text (the first record is always answered).
+PAGE_VALUE_BYTES = 1 << 20
+
+
+def stored_bytes(document: dict[str, Any]) -> int:
+    """The bytes of a document's value as stored (its JSON text in UTF-8)."""
+    raw = document.get("value_json")
+    return len(raw.encode()) if isinstance(raw, str) else 0
+
+
 def new_document(key: str, value: Any, created_at: datetime) -> dict[str, Any]:
     """The document inserted for a record (``_id`` is assigned by the driver)."""
     return {"key": key, "value_json": encode_value(value), "created_at": created_at}

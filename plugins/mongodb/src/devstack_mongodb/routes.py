@@ -34,8 +34,17 @@ def build_blueprint(service: MongoService) -> Blueprint:
     async def list_records() -> Response:
         query = validated().query
         limit, offset = int(query["limit"]), int(query["offset"])
-        records, total = await service.list_records(limit, offset)
+        records, total, truncated = await service.list_records(limit, offset)
         items = [record.as_json() for record in records]
-        return jsonify({"database": DATABASE, "items": items, "count": total, "limit": limit, "offset": offset})
+        return jsonify(
+            {
+                "database": DATABASE,
+                "items": items,
+                "count": total,
+                "limit": limit,
+                "offset": offset,
+                "truncated": truncated,
+            }
+        )
 
     return blueprint

@@ -18,13 +18,14 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 from pymongo import DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, PyMongoError
 
 from devstack.api import Host, ServiceUnavailable
 from devstack_mongodb.credentials import Credentials, resolve
 from devstack_mongodb.metrics import MongoMetrics
-from devstack_mongodb.records import Record, from_document, new_document, now
+from devstack_mongodb.records import PAGE_VALUE_BYTES, Record, from_document, new_document, now, stored_bytes
 from devstack_mongodb.settings import MongoSettings
 
 log = logging.getLogger("devstack.mongodb")
@@ -41,6 +42,24 @@ INDEX_NAME = "created_at_desc_id_desc"
 
 Document = dict[str, Any]
 T = TypeVar("T")
+
+
+# documents fetched per round trip of a page: a page reads little past its byte budget
+PAGE_BATCH = 16
+
+
+async def within_page(cursor: AsyncCursor[Document]) -> tuple[list[Document], bool]:
+    """The cursor's documents up to PAGE_VALUE_BYTES of values (at least one), and
+    whether any were left unread."""
+    taken: list[Document] = []
+    used = 0
+    async with cursor:
+        async for document in cursor:
+            used += stored_bytes(document)
+            if taken and used > PAGE_VALUE_BYTES:
+                return taken, True
+            taken.append(document)
+    return taken, False
 
 
 class NotReady(Exception):
@@ -201,21 +220,24 @@ class MongoService:
         inserted = await self._run("insert", lambda db: db[self.settings.collection].insert_one(document))
         return Record(id=str(inserted.inserted_id), key=key, value=value, created_at=document["created_at"])
 
-    async def list_records(self, limit: int, offset: int) -> tuple[list[Record], int]:
-        """One page of records, newest first, and how many records there are in all.
+    async def list_records(self, limit: int, offset: int) -> tuple[list[Record], int, bool]:
+        """One page of records, newest first, how many records there are in all, and
+        whether the page stopped before ``limit`` records because of PAGE_VALUE_BYTES.
 
         ``limit`` and ``offset`` are validated integers; the filter is the fixed ``{}``.
         """
 
-        async def fetch(db: AsyncDatabase[Document]) -> tuple[list[Document], int]:
+        async def fetch(db: AsyncDatabase[Document]) -> tuple[tuple[list[Document], bool], int]:
             collection = db[self.settings.collection]
             cursor = collection.find({}, PROJECTION).sort(NEWEST_FIRST).skip(offset).limit(limit)
             # the whole collection is counted: estimatedDocumentCount reads the collection's
             # metadata instead of scanning every document (count_documents({}) would)
-            return await asyncio.gather(cursor.to_list(), collection.estimated_document_count())
+            return await asyncio.gather(
+                within_page(cursor.batch_size(PAGE_BATCH)), collection.estimated_document_count()
+            )
 
-        documents, total = await self._run("list", fetch)
-        return [record for record in map(from_document, documents) if record is not None], total
+        (documents, truncated), total = await self._run("list", fetch)
+        return [record for record in map(from_document, documents) if record is not None], total, truncated
 
     # health ---------------------------------------------------------------------------
     async def server_version(self) -> str:

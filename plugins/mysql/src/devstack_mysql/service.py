@@ -41,10 +41,23 @@ CREATE TABLE IF NOT EXISTS devstack_records (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 """
 INSERT = "INSERT INTO devstack_records (`key`, value, created_at) VALUES (%s, %s, %s)"
-PAGE = (
-    "SELECT id, `key`, value, created_at FROM devstack_records FORCE INDEX (devstack_records_created_at) "
-    "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
-)
+# A page stops before the record that would take its values past PAGE_VALUE_BYTES as
+# stored (the first record is always answered); page_rows says how many LIMIT/OFFSET chose.
+PAGE_VALUE_BYTES = 1 << 20
+PAGE = """
+SELECT id, `key`, value, created_at, page_rows FROM (
+    SELECT id, `key`, value, created_at,
+        SUM(LENGTH(value)) OVER (ORDER BY created_at DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running_bytes,
+        ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS position,
+        COUNT(*) OVER () AS page_rows
+    FROM (
+        SELECT id, `key`, value, created_at FROM devstack_records FORCE INDEX (devstack_records_created_at)
+        ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s
+    ) chosen
+) sized
+WHERE position = 1 OR running_bytes <= %s
+ORDER BY created_at DESC, id DESC
+"""
 COUNT = "SELECT COUNT(*) FROM devstack_records"
 
 
@@ -62,8 +75,14 @@ def iso_utc(moment: datetime) -> str:
 
 def record_of(row: Sequence[Any]) -> dict[str, Any]:
     """A ``devstack_records`` row as the API shows it (JSON arrives as text)."""
-    record_id, key, value, created_at = row
+    record_id, key, value, created_at = row[:4]
     return {"id": int(record_id), "key": key, "value": json.loads(value), "created_at": iso_utc(created_at)}
+
+
+def json_text(value: Any) -> str:
+    """The text a value is stored as: compact, characters unescaped (at most 4x its body:
+    Python writes 1e15 as 1000000000000000.0)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @asynccontextmanager
@@ -193,20 +212,21 @@ class MysqlService:
         return it: one round trip, on MySQL as on MariaDB."""
         created_at = datetime.now(UTC).replace(tzinfo=None)
         async with self.cursor("insert") as cursor:
-            await cursor.execute(INSERT, (key, json.dumps(value, ensure_ascii=False), created_at))
+            await cursor.execute(INSERT, (key, json_text(value), created_at))
             record_id = int(cursor.lastrowid)
         if self._total is not None:
             self._total = (self._total[0], self._total[1] + 1)
         return {"id": record_id, "key": key, "value": value, "created_at": iso_utc(created_at)}
 
-    async def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Records newest first, and how many there are in all.
+    async def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int, bool]:
+        """Records newest first, how many there are in all, and whether the page stopped
+        before ``limit`` records because of PAGE_VALUE_BYTES.
 
         COUNT(*) reads the whole table, so the total is reused for ``count_cache_seconds``
         (records stored through this service are added to it at once).
         """
         async with self.cursor("list") as cursor:
-            await cursor.execute(PAGE, (limit, offset))
+            await cursor.execute(PAGE, (limit, offset, PAGE_VALUE_BYTES))
             rows = await cursor.fetchall()
             total = self._recent_total()
             if total is None:
@@ -214,7 +234,8 @@ class MysqlService:
                 (counted,) = await cursor.fetchone()
                 total = int(counted)
                 self._total = (time.monotonic(), total)
-        return [record_of(row) for row in rows], total
+        truncated = bool(rows) and len(rows) < int(rows[0][4])
+        return [record_of(row) for row in rows], total, truncated
 
     def _recent_total(self) -> int | None:
         if self._total is None or time.monotonic() - self._total[0] >= self.settings.count_cache_seconds:

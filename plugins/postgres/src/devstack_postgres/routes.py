@@ -29,9 +29,16 @@ def build_blueprint(service: PostgresService) -> Blueprint:
     @blueprint.get(PREFIX)
     async def list_records() -> Response:
         params = validated().query
-        items, total = await service.page(params["limit"], params["offset"])
+        items, total, truncated = await service.page(params["limit"], params["offset"])
         return jsonify(
-            {"database": DATABASE, "items": items, "count": total, "limit": params["limit"], "offset": params["offset"]}
+            {
+                "database": DATABASE,
+                "items": items,
+                "count": total,
+                "limit": params["limit"],
+                "offset": params["offset"],
+                "truncated": truncated,
+            }
         )
 
     return blueprint

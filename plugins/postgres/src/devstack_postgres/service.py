@@ -22,25 +22,13 @@ from devstack.api import HealthBody, Host, ServiceUnavailable, health_body
 from devstack.opener import BackgroundOpener
 from devstack.pool_metrics import PoolCallMetrics
 from devstack_postgres.settings import PostgresSettings
+from devstack_postgres.statements import COUNT, INSERT, PAGE, PAGE_VALUE_BYTES, SCHEMA
 
 log = logging.getLogger("devstack_postgres")
 
 SERVICE = "postgres"
 NOW_QUERY = "SELECT current_timestamp"
 UNHEALTHY = "PostgreSQL connection failed"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS devstack_records (
-    id bigserial PRIMARY KEY,
-    key varchar(100) NOT NULL,
-    value jsonb NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS devstack_records_created_at ON devstack_records (created_at DESC, id DESC);
-"""
-INSERT = "INSERT INTO devstack_records (key, value) VALUES ($1, $2) RETURNING id, key, value, created_at"
-PAGE = "SELECT id, key, value, created_at FROM devstack_records ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
-COUNT = "SELECT count(*) FROM devstack_records"
 
 
 T = TypeVar("T")
@@ -62,13 +50,19 @@ class Credentials:
 
 
 def record_of(row: asyncpg.Record) -> dict[str, Any]:
-    """A ``devstack_records`` row as the API shows it (jsonb arrives as JSON text)."""
+    """A ``devstack_records`` row as the API shows it (json arrives as its text)."""
     return {
         "id": row["id"],
         "key": row["key"],
         "value": json.loads(row["value"]),
         "created_at": row["created_at"].isoformat(),
     }
+
+
+def json_text(value: Any) -> str:
+    """The text a value is stored as: compact, characters unescaped (a number as Python
+    writes the one core parsed: ``1e308`` stays ``1e+308``)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -211,22 +205,24 @@ class PostgresService:
         return str(value)
 
     async def insert(self, key: str, value: Any) -> dict[str, Any]:
-        """Store one record and return it as stored."""
-        row = await self.call("insert", lambda conn: conn.fetchrow(INSERT, key, json.dumps(value)), idempotent=False)
+        """Store one record and return it as stored (its text reads back as ``value``)."""
+        text = json_text(value)
+        row = await self.call("insert", lambda conn: conn.fetchrow(INSERT, key, text), idempotent=False)
         assert row is not None  # INSERT … RETURNING answers one row
         if self._total is not None:
             self._total = (self._total[0], self._total[1] + 1)
-        return record_of(row)
+        return {"id": row["id"], "key": key, "value": value, "created_at": row["created_at"].isoformat()}
 
-    async def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Records newest first, and how many there are in all.
+    async def page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int, bool]:
+        """Records newest first, how many there are in all, and whether the page stopped
+        before ``limit`` records because of PAGE_VALUE_BYTES.
 
         count(*) reads the whole table, so the total is reused for ``count_cache_seconds``
         (records stored through this service are added to it at once).
         """
 
         async def read(conn: Connection) -> tuple[list[asyncpg.Record], int]:
-            rows = await conn.fetch(PAGE, limit, offset)
+            rows = await conn.fetch(PAGE, limit, offset, PAGE_VALUE_BYTES)
             total = self._recent_total()
             if total is None:
                 total = int(await conn.fetchval(COUNT))
@@ -234,7 +230,8 @@ class PostgresService:
             return rows, total
 
         rows, total = await self.call("list", read, idempotent=True)
-        return [record_of(row) for row in rows], total
+        truncated = bool(rows) and len(rows) < rows[0]["page_rows"]
+        return [record_of(row) for row in rows], total, truncated
 
     def _recent_total(self) -> int | None:
         if self._total is None or time.monotonic() - self._total[0] >= self.settings.count_cache_seconds:
