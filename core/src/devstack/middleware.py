@@ -12,7 +12,9 @@ Before the handler, in this order:
    type other than JSON, form, multipart or text/plain is refused (415); the body is read
    with the size limit enforced while reading, so that a chunked body without
    Content-Length is cut off too (413);
-6. validation of path, query and JSON body against the contract (422).
+6. validation of path, query and JSON body against the contract (422); a JSON body
+   nested deeper than ``DEVSTACK_MAX_BODY_DEPTH`` is refused (422) for every operation,
+   also those without a body schema.
 
 After it: ``X-Request-ID``, ``X-Response-Time``, the ``X-RateLimit-*`` headers, the CORS
 headers, metrics and one JSON log line (request_id, method, route, status,
@@ -45,6 +47,7 @@ from devstack.errors import (
 )
 from devstack.logs import FastRecords
 from devstack.metrics import CoreMetrics
+from devstack.nesting import refuse_deep_json
 from devstack.ratelimit import RateLimiterService, limit_class
 from devstack.shutdown import InFlight, install_in_flight
 from devstack.tls import TlsManager
@@ -182,6 +185,7 @@ def install(app: Quart) -> None:
     settings = state.settings
     metrics = state.metrics
     max_body = settings.max_body_bytes
+    max_depth = settings.max_body_depth
     cors = Cors(settings.cors_origins)
     limiter = RateLimiterService(settings, metrics.registry)
     api_keys = ApiKeys(
@@ -252,6 +256,9 @@ def install(app: Quart) -> None:
                 raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
             if raw_body and not declared and media_type(req.content_type) not in ALLOWED_CONTENT_TYPES:
                 raise unsupported_media_type()
+            parsed_by_core = info.validator is not None and bool(info.validator.body_media_types)
+            if raw_body and rule is not None and not parsed_by_core and req.is_json:
+                refuse_deep_json(raw_body, max_depth)
 
         validator = info.validator
         if validator is None or (rule is None):
@@ -264,7 +271,7 @@ def install(app: Quart) -> None:
                 raw = await req.get_data(cache=True, as_text=False, parse_form_data=False)
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
-            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "")
+            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "", max_depth)
         return None
 
     @app.after_request

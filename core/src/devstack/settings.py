@@ -43,6 +43,9 @@ class CoreSettings(BaseSettings):
     breaker_reset_timeout: float = Field(60.0, gt=0, description="Seconds before an open breaker tries again")
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest request body accepted")
+    max_body_depth: int = Field(
+        64, ge=1, le=1000, description="Deepest nesting of arrays and objects accepted in a JSON request body"
+    )
 
     cors_origins: CsvList = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:8000", "http://localhost:8001"],
