@@ -64,7 +64,14 @@ class CoreSettings(BaseSettings):
     rate_limit_storage_timeout: float = Field(
         0.25, gt=0, description="Seconds a Redis rate-limit storage call may take before the request is let through"
     )
-    trusted_proxies: CsvList = Field(default_factory=list, description="Proxy addresses whose X-Forwarded-For is used")
+    trusted_proxies: CsvList = Field(
+        default_factory=list, description="Proxy addresses whose X-Forwarded-For and X-Forwarded-Host are used"
+    )
+    allowed_hosts: CsvList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header names served (any port; .example.com: it and its subdomains; * any); "
+        "the bound address DEVSTACK_HOST is served too",
+    )
 
     api_keys: CsvSecrets = Field(default_factory=list, description="Accepted X-API-Key values (empty: off)")
     api_keys_secret: str = Field("", description="Secrets service holding API keys (e.g. devstack-api)")
