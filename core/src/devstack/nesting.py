@@ -3,44 +3,46 @@
 Python's parser accepts nearly 1000 levels; a handler that walks or re-encodes such a
 value (``json.dumps``, a driver's encoder, a validator) runs out of stack deeper in the
 call chain. Core therefore refuses bodies nested deeper than ``DEVSTACK_MAX_BODY_DEPTH``
-(64) before any handler runs. The depth is measured on the bytes, in C-speed passes:
-strings are cut out (a bracket inside a string does not nest), only the brackets are
-kept, and each pass removes every innermost ``[]``/``{}`` pair, so a text whose pairs
-are all gone after ``limit`` passes nests at most ``limit`` levels.
+(64) before any handler runs. The depth is measured on the bytes, without recursion and
+in time linear in the brackets: strings are cut out (a bracket inside a string does not
+nest), each remaining bracket becomes +1 or -1, and the deepest level is the largest
+running sum.
 """
 
 from __future__ import annotations
 
 import json
-import re
+from array import array
+from itertools import accumulate
 
 from devstack.errors import ValidationFailed
 
-# One JSON string (the unrolled form: linear on a text that parses; see nests_deeper_than)
-JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
+AS_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def outside_strings(raw: bytes) -> bytes:
+    """The parts of a JSON text (that parses) outside its strings. Escapes occur only
+    inside strings and are read left to right, so dropping ``\\\\`` and then ``\\"`` leaves
+    every remaining quote a string's first or last: the text between pairs of them goes."""
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(unescaped.split(b'"')[0::2])
 
 
 def nests_deeper_than(raw: bytes, limit: int) -> bool:
     """Whether the JSON text ``raw`` nests arrays and objects more than ``limit`` deep.
 
-    ``raw`` must be a text that parses (every string closed): cutting the strings out is
-    then linear. A text in UTF-16 or UTF-32 is re-encoded as UTF-8 first, where no byte
-    of a non-ASCII character looks like a bracket or a quote.
+    ``raw`` must be a text that parses (every string closed, escapes only in strings).
+    A text in UTF-16 or UTF-32 is re-encoded as UTF-8 first, where no byte of a non-ASCII
+    character looks like a bracket, a quote or a backslash.
     """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # the common case: too few brackets to nest that deep
     encoding = json.detect_encoding(raw)
     if encoding != "utf-8":
         raw = raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
-    brackets = JSON_STRING.sub(b"", raw).translate(AS_PARENTHESES, NOT_A_BRACKET)
-    for _ in range(limit):
-        inner_removed = brackets.replace(b"()", b"")
-        if len(inner_removed) == len(brackets):
-            return False  # no pair left (only unmatched brackets, if any)
-        brackets = inner_removed
-    return b"()" in brackets  # a pair that survived ``limit`` passes sits deeper
+    steps = array("b", outside_strings(raw).translate(AS_STEPS, NOT_A_BRACKET))
+    return max(accumulate(steps), default=0) > limit
 
 
 def too_deep(limit: int) -> ValidationFailed:
