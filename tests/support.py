@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,8 @@ from urllib.parse import quote
 import yaml
 
 from devstack.testing import ServerProcess
+from devstack.testing import parse_raw_response as parse_raw_response  # re-exported: raw HTTP
+from devstack.testing import raw_request as raw_request
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC_FILE = REPO / "spec" / "openapi.yaml"
@@ -356,57 +357,6 @@ def delete_queue(*names: str) -> None:
 
     if names:
         asyncio.run(delete())
-
-
-# --------------------------------------------------------------------------- raw HTTP
-
-
-def raw_request(port: int, data: bytes, timeout: float = 10.0, half_close: bool = False) -> bytes:
-    """Send bytes on a fresh TCP connection and read the whole answer (the server closes
-    after it: every raw request says ``Connection: close``). ``half_close`` ends the
-    client's side right after the bytes (a body shorter than its Content-Length)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        try:
-            sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server refused early (e.g. 413 before the whole body): read its answer
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        received = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                part = sock.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
-            if not part:
-                break
-            received += part
-        return received
-
-
-def parse_raw_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    if not lines or not lines[0].startswith("HTTP/"):
-        return 0, {}, raw
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        decoded = b""
-        rest = body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line.split(b";")[0] or b"0", 16)
-            if size == 0:
-                break
-            decoded += rest[:size]
-            rest = rest[size + 2 :]
-        body = decoded
-    return status, headers, body
 
 
 @contextmanager

@@ -3,7 +3,10 @@ serve`` over raw sockets (so that nothing between the test and the server tidies
 bytes up): injection strings, traversal and encoded slashes in every path parameter,
 injection strings and absurd numbers in every query parameter, malformed, deeply nested,
 oversized and chunked bodies with right, wrong and missing content types, huge and
-hostile headers, invalid UTF-8 everywhere.
+hostile headers, invalid UTF-8 everywhere; bodies nested just over and at core's depth
+bound (DEVSTACK_MAX_BODY_DEPTH), methods nobody defined (405 before any metric label is
+made from them), Host names this server does not serve (400; DNS rebinding) and an
+X-Forwarded-Host from a peer that is no trusted proxy (ignored).
 
 Every answer must be a JSON error envelope with a 4xx status, or a 2xx the operation
 documents; never a 5xx. Requests that are not valid HTTP/1.1 at all (a header section
@@ -24,8 +27,10 @@ from urllib.parse import quote
 
 import pytest
 
+from devstack.admission import KNOWN_METHODS, OTHER_METHOD
 from devstack.contract import operations
-from devstack.testing import ServerProcess
+from devstack.settings import CoreSettings
+from devstack.testing import ServerProcess, parse_raw_response, raw_request
 
 from .support import (
     best_effort,
@@ -36,9 +41,7 @@ from .support import (
     delete_records,
     delete_vault_secret,
     leaks_in,
-    parse_raw_response,
     rabbit_queues,
-    raw_request,
     server_env,
     unique,
     vault_secrets,
@@ -157,6 +160,12 @@ SAMPLE_BODY: dict[str, Any] = {
     "/examples/messaging/publish": {"hello": "world"},
 }
 TRANSPORT_STATUSES = {400, 431}
+MAX_DEPTH: int = CoreSettings.model_fields["max_body_depth"].default
+TOO_DEEP = "json_too_deep"
+HOST_REFUSAL = "DEVSTACK_ALLOWED_HOSTS"  # in the message of the 400 for a Host not served
+UNKNOWN_METHODS = ["PROPFIND", "TRACE", "X" * 5000]
+FOREIGN_HOSTS = [b"rebind.evil.example", b"evil.example:8001", b"127.0.0.2", b"localhost.evil.example"]
+LONGEST_LOG_LINE = 4096
 
 
 @dataclass
@@ -171,11 +180,15 @@ class Probe:
     transport: bool = False  # refused by the HTTP server itself (not valid HTTP/1.1)
     raw: bytes | None = None  # the whole request as is (overrides everything above)
     half_close: bool = False  # the client stops sending after the request (short body)
+    host: bytes = b"127.0.0.1"
+    status: int | None = None  # the one status this request must get
+    error_type: str | None = None  # the validation error type it must get (with status 422)
+    not_refused_for: str | None = None  # it must not be refused for this (TOO_DEEP, HOST_REFUSAL)
 
     def request(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        lines = [self.method.encode() + b" " + self.target + b" HTTP/1.1", b"Host: 127.0.0.1"]
+        lines = [self.method.encode() + b" " + self.target + b" HTTP/1.1", b"Host: " + self.host]
         names = {name.lower() for name, _ in self.headers}
         lines += [name + b": " + value for name, value in self.headers]
         if self.chunks is not None:
@@ -244,6 +257,39 @@ def json_headers() -> list[tuple[bytes, bytes]]:
     return [(b"Content-Type", b"application/json")]
 
 
+def nested_value(depth: int, kind: str) -> str:
+    """A JSON value nesting ``depth`` arrays or objects."""
+    if kind == "arrays":
+        return "[" * depth + "1" + "]" * depth
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def body_of_depth(sample: Any, depth: int, kind: str) -> bytes:
+    """The operation's sample body with a value inside it, nesting ``depth`` levels in all
+    (the sample's object included): in ``value`` when the sample has one (the records'
+    any-JSON field), else in an extra field ``x``."""
+    field_name = "value" if isinstance(sample, dict) and "value" in sample else "x"
+    rest = {k: v for k, v in (sample or {}).items() if k != field_name}
+    text = json.dumps({**rest, field_name: "@@"}).replace('"@@"', nested_value(depth - 1, kind))
+    return text.encode()
+
+
+def admission_probes(probe: Any, target: bytes, base_headers: list[tuple[bytes, bytes]]) -> None:
+    """Methods nobody defined, Host names this server does not serve, and an
+    X-Forwarded-Host from a peer that is no trusted proxy (ignored), on one operation."""
+    for method in UNKNOWN_METHODS:
+        probe(f"unknown method {method[:12]}", target=target, method=method, status=405)
+    for host in FOREIGN_HOSTS:
+        probe(f"Host {host[:30]!r}", target=target, host=host, status=400)
+    probe(
+        "X-Forwarded-Host from an untrusted peer",
+        target=target,
+        headers=[*base_headers, (b"X-Forwarded-Host", b"evil.example")],
+        not_refused_for=HOST_REFUSAL,
+    )
+    probe("Host localhost", target=target, host=b"localhost", not_refused_for=HOST_REFUSAL)
+
+
 def build_probes() -> list[Probe]:
     probes: list[Probe] = []
     for method, path in operations(DOCUMENT):
@@ -263,7 +309,8 @@ def build_probes() -> list[Probe]:
         ) -> None:
             kwargs.setdefault("headers", list(_defaults[0]))
             kwargs.setdefault("body", _defaults[1])
-            probes.append(Probe(f"{_op[0]} {label}", _op[1], _op[2], **kwargs))
+            method_ = kwargs.pop("method", _op[1])
+            probes.append(Probe(f"{_op[0]} {label}", method_, _op[2], **kwargs))
 
         # path parameters: every hostile value in every parameter, the others valid
         for param in [p for p in parameters(method, path) if p["in"] == "path"]:
@@ -336,6 +383,20 @@ def build_probes() -> list[Probe]:
         # bodies
         if "requestBody" in op:
             limit = int(op.get("x-max-body-bytes", 10 * 1024 * 1024))
+            for kind in ("arrays", "objects"):
+                probe(
+                    f"{kind} nested {MAX_DEPTH + 1} deep",
+                    target=target,
+                    body=body_of_depth(body_sample, MAX_DEPTH + 1, kind),
+                    status=422,
+                    error_type=TOO_DEEP,
+                )
+                probe(
+                    f"{kind} nested {MAX_DEPTH} deep",
+                    target=target,
+                    body=body_of_depth(body_sample, MAX_DEPTH, kind),
+                    not_refused_for=TOO_DEEP,
+                )
             for label, raw in [
                 ("empty body", b""),
                 ("truncated JSON", b'{"key": '),
@@ -354,6 +415,7 @@ def build_probes() -> list[Probe]:
                 ("string", b'"text"'),
                 ("number", b"12"),
                 ("deep arrays", b"[" * 100_000 + b"]" * 100_000),
+                ("deep, just past the parser", b"[" * 990 + b"]" * 990),
                 ("deep objects", b'{"a":' * 20_000 + b"1" + b"}" * 20_000),
                 (
                     "deep inside a valid body",
@@ -435,8 +497,7 @@ def build_probes() -> list[Probe]:
             probe("unexpected XML body", target=target, headers=[(b"Content-Type", b"application/xml")], body=b"<a/>")
         probe("wrong method", target=target)
         probes[-1].method = "PATCH"
-        probe("unknown method", target=target)
-        probes[-1].method = "PROPFIND"
+        admission_probes(probe, target, base_headers)
     # requests that match no route, and requests that are not HTTP/1.1
     for label, target in [
         ("dot segments", b"/examples/../../etc/passwd"),
@@ -493,9 +554,25 @@ def documented_2xx(probe: Probe) -> set[int]:
     return {int(status) for status in responses if status.startswith("2")}
 
 
+def expectation_problems(probe: Probe, status: int, body: bytes) -> list[str]:
+    """What a probe with a stated answer got wrong."""
+    found = []
+    if probe.status is not None and status != probe.status:
+        found.append(f"{status} instead of {probe.status}: {body[:200]!r}")
+    if probe.error_type is not None and f'"type":"{probe.error_type}"'.encode() not in body:
+        found.append(f"no {probe.error_type} error: {body[:200]!r}")
+    refusals = {TOO_DEEP: (422, f'"type":"{TOO_DEEP}"'.encode()), HOST_REFUSAL: (400, HOST_REFUSAL.encode())}
+    if probe.not_refused_for is not None:
+        refused_status, refused_text = refusals[probe.not_refused_for]
+        if status == refused_status and refused_text in body:
+            found.append(f"refused for {probe.not_refused_for}: {body[:200]!r}")
+    return found
+
+
 def problems_with(probe: Probe, raw: bytes) -> list[str]:
     status, headers, body = parse_raw_response(raw)
     found = [f"leak: {leak}" for leak in leaks_in(raw.decode("latin-1"))]
+    found += expectation_problems(probe, status, body)
     if status == 0:
         if probe.half_close:
             return found  # the client hung up mid-body: nothing to answer
@@ -531,7 +608,7 @@ def test_every_hostile_request_gets_a_4xx_envelope_or_a_documented_2xx(server: S
         status = parse_raw_response(raw)[0]
         statuses[status] = statuses.get(status, 0) + 1
         failures += [f"{probe.label}: {problem}" for problem in problems_with(probe, raw)]
-    covered = {(p.method, p.path) for p in PROBES if p.path and p.method not in ("PATCH", "PROPFIND")}
+    covered = {(p.method, p.path) for p in PROBES if p.path and p.method != "PATCH" and p.method in KNOWN_METHODS}
     assert covered >= set(operations(DOCUMENT)), "an operation got no probe"
     assert server.process is not None and server.process.poll() is None, "devstack died"
     summary = ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
@@ -542,3 +619,10 @@ def test_every_hostile_request_gets_a_4xx_envelope_or_a_documented_2xx(server: S
     log = server.log()
     leaks = leaks_in(log)
     assert not leaks, f"the server log holds: {leaks[:5]}"
+    longest = max(log.splitlines(), key=len)
+    assert len(longest) <= LONGEST_LOG_LINE, f"a log line of {len(longest)} characters: {longest[:300]}"
+    metrics = parse_raw_response(
+        raw_request(server.port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    )[2]
+    labels = set(re.findall(rb'method="([^"]*)"', metrics))
+    assert labels <= {m.encode() for m in {*KNOWN_METHODS, OTHER_METHOD}}, sorted(label[:20] for label in labels)

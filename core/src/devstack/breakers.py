@@ -9,19 +9,50 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import jsonschema
+import pydantic
+import pydantic_core
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from devstack.errors import ApiError, ServiceUnavailable
+from devstack.errors import ApiError, ServiceUnavailable, ValidationFailed, invalid
 
 log = logging.getLogger("devstack.breakers")
 
 STATE_VALUES = {"closed": 0, "half-opened": 1, "opened": 2}
 
 
+# Errors about the request's data, never the backend's: validation errors, and the
+# errors of encoding data on its way out (JSON that pydantic or the standard encoder
+# cannot write, text that cannot be encoded).
+VALIDATION_ERRORS = (jsonschema.ValidationError, pydantic.ValidationError, pydantic_core.PydanticSerializationError)
+JSON_ENCODER_MODULE = "json.encoder"
+ENCODER_ERRORS = (TypeError, ValueError, RecursionError, OverflowError)
+
+
+def raised_in(exc: BaseException) -> str:
+    """The module of the innermost Python frame of ``exc``'s traceback (where it was
+    raised, or the Python caller of the C function that raised it)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", ""))
+
+
 def is_client_error(exc: BaseException) -> bool:
-    """4xx answers raised inside a guard are the caller's fault, not the backend's."""
-    return isinstance(exc, ApiError) and exc.status_code < 500
+    """Whether an exception raised inside a guard is about the request, not the
+    backend (see ``Breakers.guard``)."""
+    if isinstance(exc, ApiError):
+        return exc.status_code < 500
+    if isinstance(exc, (*VALIDATION_ERRORS, UnicodeEncodeError)):
+        return True
+    return isinstance(exc, ENCODER_ERRORS) and raised_in(exc) == JSON_ENCODER_MODULE
+
+
+def unusable_data(service: str) -> ValidationFailed:
+    return invalid(["body"], f"The request's data cannot be prepared for {service}")
 
 
 StateListener = Callable[[str, str], None]
@@ -42,7 +73,7 @@ class Breakers:
         self._factory = AsyncCircuitBreakerFactory(
             default_threshold=failure_threshold,
             default_ttl=reset_timeout,
-            exclude=[(ApiError, is_client_error), asyncio.CancelledError],
+            exclude=[asyncio.CancelledError, (Exception, is_client_error)],
         )
         self._factory.add_listener(self._on_event)
         self._listeners: list[StateListener] = []
@@ -72,9 +103,23 @@ class Breakers:
     async def guard(self, service: str, timeout: float) -> AsyncIterator[None]:
         """Run a backend call: breaker check, timeout, failure accounting.
 
-        Inside the block any exception but a 4xx ``ApiError`` counts as a backend
-        failure and leaves as ``ServiceUnavailable`` (the original is logged by type
-        only: driver messages can carry credentials).
+        Only backend faults count toward the breaker. Errors about the request never
+        do, whatever the block was doing when they happened:
+
+        - a 4xx ``ApiError`` leaves as it is;
+        - a validation error (jsonschema ``ValidationError``, pydantic
+          ``ValidationError`` and ``PydanticSerializationError``), an error raised by
+          the standard JSON encoder (``json.dumps`` of a value it cannot write: a
+          ``TypeError``, ``ValueError`` or ``RecursionError`` from ``json.encoder``,
+          also when a driver calls it) and a ``UnicodeEncodeError`` (text no encoder
+          takes) leave as a 422 ``ValidationFailed``.
+
+        Everything else counts and leaves as a 503 ``ServiceUnavailable``: connection
+        and OS errors, timeouts, every driver's own exceptions (asyncpg, aiomysql,
+        pymongo, redis, aio-pika, hvac; those that subclass ``ValueError`` too), errors
+        decoding what a backend answered, and a plugin's own ``ValueError`` about an
+        unexpected answer. A 5xx ``ApiError`` counts and leaves as it is. The original
+        is logged by type only: driver messages can carry credentials.
         """
         breaker = await self._factory.get_breaker(service)
         try:
@@ -96,5 +141,10 @@ class Breakers:
             log.warning("backend call timed out", extra={"service": service, "timeout_s": timeout})
             raise ServiceUnavailable(service, f"{service} did not answer in time", reason="timeout") from None
         except Exception as exc:  # noqa: BLE001 - every backend failure becomes a 503
+            if is_client_error(exc):
+                log.info(
+                    "client data refused for a backend", extra={"service": service, "error_type": type(exc).__name__}
+                )
+                raise unusable_data(service) from None
             log.warning("backend call failed", extra={"service": service, "error_type": type(exc).__name__})
             raise ServiceUnavailable(service, reason="backend_error") from None

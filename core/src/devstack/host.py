@@ -71,8 +71,9 @@ class Host:
     async def backend(self, service: str, timeout: float | None = None) -> AsyncIterator[None]:
         """Guard a backend call: ``async with host.backend("postgres"): ...``.
 
-        Applies the service's circuit breaker and a timeout (default from settings);
-        any failure inside leaves as a 503 ``ServiceUnavailable`` naming the service.
+        Applies the service's circuit breaker and a timeout (default from settings); a
+        backend failure inside leaves as a 503 ``ServiceUnavailable`` naming the service,
+        an error about the request as a 4xx/422, never counted (``Breakers.guard``).
         """
         async with self.breakers.guard(service, timeout or self.core_settings.backend_timeout):
             yield

@@ -4,19 +4,27 @@ Before the handler, in this order:
 
 1. request id (a valid client ``X-Request-ID`` of at most 128 safe characters is kept,
    otherwise one is generated) and the route template;
+   a method outside GET HEAD POST PUT PATCH DELETE OPTIONS is refused here (405), and a
+   Host that is not served (``devstack.admission``) too (400), before any metric label, log
+   field or limit is made from them;
 2. CORS preflights (``OPTIONS`` + ``Origin`` + ``Access-Control-Request-Method``) are
    answered here, for every path (200 ``OK``, or 400);
 3. rate limit of the request's class for the client address (429);
-4. API key, when enabled (401);
+4. API key, when enabled (401); a path that lacks only its final slash (``/health``) is
+   redirected (308) to it with a relative ``Location``;
 5. request body (POST, PUT, PATCH; other methods' bodies are never read): a content
    type other than JSON, form, multipart or text/plain is refused (415); the body is read
    with the size limit enforced while reading, so that a chunked body without
    Content-Length is cut off too (413);
-6. validation of path, query and JSON body against the contract (422).
+6. validation of path, query and JSON body against the contract (422); a JSON body
+   nested deeper than ``DEVSTACK_MAX_BODY_DEPTH`` is refused (422) for every operation,
+   also those without a body schema.
 
 After it: ``X-Request-ID``, ``X-Response-Time``, the ``X-RateLimit-*`` headers, the CORS
 headers, metrics and one JSON log line (request_id, method, route, status,
-duration_ms, plugin).
+duration_ms, plugin). Metric labels come from bounded sets only (the methods above or
+``OTHER``, route templates or ``unmatched``, statuses); a log field taken from the
+request is at most ``MAX_LOG_FIELD`` characters.
 """
 
 from __future__ import annotations
@@ -28,10 +36,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import RequestRedirect
 
+from devstack.admission import KNOWN_METHODS, Admission, bounded, method_label
 from devstack.apikeys import ApiKeys
 from devstack.app import state_of
 from devstack.context import set_request_id
@@ -46,6 +57,7 @@ from devstack.errors import (
 )
 from devstack.logs import FastRecords
 from devstack.metrics import CoreMetrics
+from devstack.nesting import refuse_deep_json
 from devstack.ratelimit import RateLimiterService, limit_class
 from devstack.shutdown import InFlight, install_in_flight
 from devstack.tls import TlsManager
@@ -59,7 +71,6 @@ ALLOWED_CONTENT_TYPES = frozenset(
     {"application/json", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 EXTENSION = "devstack.pipeline"
 
 
@@ -110,7 +121,7 @@ class RouteInfo:
 
 
 class RouteCache:
-    """RouteInfo per (method, route); methods outside the usual ones are not kept."""
+    """RouteInfo per (method label, route): both come from bounded sets."""
 
     def __init__(
         self,
@@ -130,9 +141,16 @@ class RouteCache:
             operation = ("GET" if method == "HEAD" else method, route)
             validator = self._validators.get(operation) if route != UNMATCHED else None
             info = RouteInfo(method, route, self._owners.get(operation), self._metrics, validator)
-            if method in KNOWN_METHODS:
-                self._entries[key] = info
+            self._entries[key] = info
         return info
+
+
+def relative_redirect(redirect: RequestRedirect) -> Response:
+    """The 308 werkzeug answers for a path that lacks only its final slash, with a
+    ``Location`` that is a path: werkzeug's names the host the client sent."""
+    parts = urlsplit(redirect.new_url)
+    location = "/" + parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    return Response("", status=308, headers={"Location": location}, content_type="text/plain")
 
 
 def pipeline_of(app: Quart) -> Pipeline:
@@ -183,6 +201,7 @@ def install(app: Quart) -> None:
     settings = state.settings
     metrics = state.metrics
     max_body = settings.max_body_bytes
+    max_depth = settings.max_body_depth
     cors = Cors.from_settings(settings)
     limiter = RateLimiterService(settings, metrics.registry)
     api_keys = ApiKeys(
@@ -197,6 +216,7 @@ def install(app: Quart) -> None:
     limiting = limiter.enabled
     checking_keys = api_keys.enabled
     clients = limiter.clients
+    admission = Admission(settings.allowed_hosts, settings.host, clients)
     rule_paths = state.rule_paths
     failed_plugins = state.registry.failed_names
     routes = RouteCache(state.route_owners, metrics, state.validators)
@@ -217,10 +237,13 @@ def install(app: Quart) -> None:
         route = rule_paths.get(rule.rule, rule.rule) if rule is not None else UNMATCHED
         ctx.route = route
         method = req.method
-        info = routes.get(method, route)
+        info = routes.get(method_label(method), route)
         ctx.route_info = info
         info.in_progress.inc()
         ctx.counted_in_progress = True
+        client = req.scope.get("client")
+        peer = client[0] if client else "unknown"
+        admission.check(method, req.routing_exception, headers, peer)
 
         if method == "OPTIONS":
             origin = headers.get("Origin")
@@ -232,8 +255,6 @@ def install(app: Quart) -> None:
 
         path = req.path
         if limiting:
-            client = req.scope.get("client")
-            peer = client[0] if client else "unknown"
             klass = info.limit_class if rule is not None else limit_class(path)
             decision = await limiter.hit(klass, clients.of(peer, headers.get("X-Forwarded-For")))
             if decision is not None:
@@ -245,6 +266,8 @@ def install(app: Quart) -> None:
             await api_keys.check(path, headers.get("X-API-Key"))
         if info.owner in failed_plugins:  # loaded, then failed at startup
             raise ServiceUnavailable(info.owner, f"plugin {info.owner} is not running", reason="plugin_failed")
+        if isinstance(req.routing_exception, RequestRedirect):
+            return relative_redirect(req.routing_exception)
 
         if method in BODY_METHODS:  # other methods' bodies are never read
             declared = req.content_length or "Transfer-Encoding" in headers
@@ -256,6 +279,9 @@ def install(app: Quart) -> None:
                 raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
             if raw_body and not declared and media_type(req.content_type) not in ALLOWED_CONTENT_TYPES:
                 raise unsupported_media_type()
+            parsed_by_core = info.validator is not None and bool(info.validator.body_media_types)
+            if raw_body and rule is not None and not parsed_by_core and req.is_json:
+                refuse_deep_json(raw_body, max_depth)
 
         validator = info.validator
         if validator is None or (rule is None):
@@ -268,7 +294,7 @@ def install(app: Quart) -> None:
                 raw = await req.get_data(cache=True, as_text=False, parse_form_data=False)
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"Request body exceeds {max_body} bytes") from None
-            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "")
+            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "", max_depth)
         return None
 
     @app.after_request
@@ -292,7 +318,7 @@ def install(app: Quart) -> None:
         if origin and not values.get("cors_done"):
             extra += cors.response_headers(origin)
         append_headers(response, extra)
-        info = values.get("route_info") or routes.get(method, route)
+        info = values.get("route_info") or routes.get(method_label(method), route)
         if values.get("counted_in_progress"):
             info.in_progress.dec()
             ctx.counted_in_progress = False
@@ -302,7 +328,7 @@ def install(app: Quart) -> None:
         if request_lines.enabled():
             fields: dict[str, Any] = {
                 "request_id": request_id,
-                "method": method,
+                "method": method if method in KNOWN_METHODS else bounded(method),
                 "route": route,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),

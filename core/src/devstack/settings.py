@@ -70,6 +70,9 @@ class CoreSettings(BaseSettings):
     breaker_reset_timeout: float = Field(60.0, gt=0, description="Seconds before an open breaker tries again")
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest request body accepted")
+    max_body_depth: int = Field(
+        64, ge=1, le=1000, description="Deepest nesting of arrays and objects accepted in a JSON request body"
+    )
 
     cors_origins: CsvList = Field(
         default_factory=lambda: list(cors.DEFAULT_ORIGINS), description="Origins allowed by CORS (* for any)"
@@ -98,7 +101,14 @@ class CoreSettings(BaseSettings):
     rate_limit_storage_timeout: float = Field(
         0.25, gt=0, description="Seconds a Redis rate-limit storage call may take before the request is let through"
     )
-    trusted_proxies: CsvList = Field(default_factory=list, description="Proxy addresses whose X-Forwarded-For is used")
+    trusted_proxies: CsvList = Field(
+        default_factory=list, description="Proxy addresses whose X-Forwarded-For and X-Forwarded-Host are used"
+    )
+    allowed_hosts: CsvList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header names served (any port; .example.com: it and its subdomains; * any); "
+        "the bound address DEVSTACK_HOST is served too",
+    )
 
     api_keys: CsvSecrets = Field(default_factory=list, description="Accepted X-API-Key values (empty: off)")
     api_keys_secret: str = Field("", description="Secrets service holding API keys (e.g. devstack-api)")

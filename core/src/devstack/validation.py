@@ -22,12 +22,14 @@ from referencing.jsonschema import DRAFT202012
 
 from devstack.api import ValidatedRequest
 from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_for_status
+from devstack.nesting import nests_deeper_than, too_deep
 from devstack.validation_items import NO_INPUT, from_schema_error
 
 INTEGER = re.compile(r"[+-]?\d{1,18}")
 # a \uD800-\uDFFF escape: only a valid JSON text when it is half of a surrogate pair
 LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+DEFAULT_MAX_DEPTH = 64  # DEVSTACK_MAX_BODY_DEPTH's default
 
 
 def strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
@@ -150,6 +152,10 @@ def deepest(error: ValidationError) -> ValidationError:
     return deepest(max(branches, key=lambda e: len(e.absolute_path)))
 
 
+def not_json() -> ValidationFailed:
+    return ValidationFailed([{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}])
+
+
 @dataclass
 class Parameter:
     name: str
@@ -206,7 +212,7 @@ class OperationValidator:
             raise answer or ValidationFailed(errors)
         return result
 
-    def check_body(self, raw: bytes, content_type: str) -> Any:
+    def check_body(self, raw: bytes, content_type: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
             raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
         if not raw:
@@ -217,13 +223,17 @@ class OperationValidator:
             raise UnsupportedMediaType(f"Content type must be one of: {', '.join(self.body_media_types)}")
         try:
             body = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
-            if LONE_SURROGATE_ESCAPE.search(raw):
-                # "\ud800" parses, but into a string no UTF-8 encoder (driver, broker) takes
+        except RecursionError:
+            raise too_deep(max_depth) from None
+        except ValueError:
+            raise not_json() from None
+        if nests_deeper_than(raw, max_depth):
+            raise too_deep(max_depth)
+        if LONE_SURROGATE_ESCAPE.search(raw):
+            try:  # "\ud800" parses, but into a string no UTF-8 encoder (driver, broker) takes
                 json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except (ValueError, RecursionError):
-            raise ValidationFailed(
-                [{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}]
-            ) from None
+            except ValueError:
+                raise not_json() from None
         if self.body_validator is not None:
             try:
                 failed = sorted(self.body_validator.iter_errors(body), key=lambda e: list(e.absolute_path))
