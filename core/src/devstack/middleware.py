@@ -194,6 +194,7 @@ def install(app: Quart) -> None:
     pipeline = Pipeline(cors=cors, limiter=limiter, api_keys=api_keys, in_flight=install_in_flight(app))
     app.extensions[EXTENSION] = pipeline
     limiting = limiter.enabled
+    rate_exempt = frozenset(settings.rate_limit_exempt)
     checking_keys = api_keys.enabled
     clients = limiter.clients
     rule_paths = state.rule_paths
@@ -229,7 +230,7 @@ def install(app: Quart) -> None:
                 return Response("", status=204, headers=preflight, content_type="text/plain")
 
         path = req.path
-        if limiting:
+        if limiting and path not in rate_exempt:
             client = req.scope.get("client")
             peer = client[0] if client else "unknown"
             klass = info.limit_class if rule is not None else limit_class(path)
