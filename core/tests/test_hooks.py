@@ -187,6 +187,29 @@ async def test_ready_is_503_while_a_critical_check_fails() -> None:
         assert (await client.get("/health/live")).status_code == 200
 
 
+async def test_concurrent_ready_calls_share_one_round_of_probes() -> None:
+    """/health/ready is not rate limited: callers that come while a round of probes runs
+    get its result instead of starting one each; a later call runs a fresh round."""
+    rounds = []
+
+    class Counted:
+        @hookimpl
+        def devstack_health_checks(self, host: Host) -> list[HealthCheck]:
+            async def probe() -> dict[str, Any]:
+                rounds.append(time.monotonic())
+                await asyncio.sleep(0.3)
+                return {"status": "healthy"}
+
+            return [HealthCheck("counted", probe, critical=True)]
+
+    async with running_app(plugins={"counted": Counted()}, discover=False) as (_, client):
+        answers = await asyncio.gather(*(client.get("/health/ready") for _ in range(10)))
+        assert [answer.status_code for answer in answers] == [200] * 10
+        assert len(rounds) == 1
+        assert (await client.get("/health/ready")).status_code == 200
+        assert len(rounds) == 2
+
+
 async def test_duplicate_health_check_names_are_refused() -> None:
     with pytest.raises(PluginError, match="'alpha' is declared by both a and b"):
         async with running_app(plugins={"a": ChecksPlugin(), "b": ChecksPlugin()}, discover=False):

@@ -76,12 +76,30 @@ async def test_over_the_limit_is_a_429_envelope_with_retry_after() -> None:
 
 async def test_health_and_metrics_limits_are_configurable() -> None:
     async with running_app(**limited(rate_limit_health="2/minute", rate_limit_metrics="1/minute")) as (_app, client):
-        assert [(await client.get("/health/live", scope_base=CLIENT_A)).status_code for _ in range(3)] == [
+        assert [(await client.get("/health/", scope_base=CLIENT_A)).status_code for _ in range(3)] == [
             200,
             200,
             429,
         ]
         assert [(await client.get("/metrics", scope_base=CLIENT_A)).status_code for _ in range(2)] == [200, 429]
+
+
+async def test_probe_paths_are_never_limited() -> None:
+    """/health/live and /health/ready are what load balancers and orchestrators poll, all
+    instances from the same few addresses: with the budget shared through Redis, limiting
+    them took every instance out of rotation at once."""
+    async with running_app(**limited(rate_limit_health="2/minute")) as (_app, client):
+        for path in ("/health/live", "/health/ready"):
+            answers = [await client.get(path, scope_base=CLIENT_A) for _ in range(5)]
+            assert [answer.status_code for answer in answers] == [200] * 5, path
+            assert all("X-RateLimit-Limit" not in answer.headers for answer in answers)
+        assert [(await client.get("/health/", scope_base=CLIENT_A)).status_code for _ in range(3)] == [200, 200, 429]
+    async with running_app(**limited(rate_limit_health="2/minute", rate_limit_exempt="")) as (_app, client):
+        assert [(await client.get("/health/ready", scope_base=CLIENT_A)).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
 
 
 async def test_off_when_disabled() -> None:

@@ -146,6 +146,28 @@ def test_every_log_line_is_json_and_hypercorn_logs_once(server: ServerProcess) -
     assert request_lines[0]["route"] == "/health/"
 
 
+def test_shutdown_delay_keeps_serving_new_connections_while_not_ready() -> None:
+    """DEVSTACK_SHUTDOWN_DELAY: after SIGTERM /health/ready answers 503 at once, yet new
+    connections are still accepted and served until the delay is over; then the drain."""
+    process = ServerProcess(env=server_env(DEVSTACK_SHUTDOWN_DELAY="3", DEVSTACK_SHUTDOWN_GRACE="5")).start()
+    try:
+        assert process.process is not None
+        signalled = time.monotonic()
+        process.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # without the delay the listener is closed by now (nothing in flight)
+        assert get(process.port, "/health/ready")[0] == 503  # a new connection
+        status, _headers, body = get(process.port, "/health/")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        assert process.process.poll() is None
+        assert process.process.wait(15) == 0
+        assert time.monotonic() - signalled >= 3.0
+        messages = [json.loads(line)["message"] for line in process.log().splitlines() if line.strip()]
+        waiting = messages.index("shutdown requested: not ready, serving until the delay is over")
+        assert waiting < messages.index("shutdown requested: not ready, draining requests in flight")
+    finally:
+        process.stop()
+
+
 def test_sigterm_drains_in_flight_requests_and_exits_zero() -> None:
     process = ServerProcess(env=server_env(TESTKIT_SLOW_SECONDS="2", DEVSTACK_SHUTDOWN_GRACE="10")).start()
     try:

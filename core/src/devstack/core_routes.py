@@ -187,7 +187,7 @@ def install(app: Quart) -> None:
             response = jsonify({"status": "not_ready", "reason": "shutting_down", "failing": []})
             response.status_code = 503
             return response
-        result = await state.health.run_all()
+        result = await state.health.run_all_shared()
         failing = state.health.critical_failures(result)
         response = jsonify(
             {

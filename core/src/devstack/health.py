@@ -22,6 +22,7 @@ class HealthChecks:
         self.owners: dict[str, str] = {}
         self._metrics = metrics
         self._breakers = breakers
+        self._shared_run: asyncio.Future[dict[str, Any]] | None = None
 
     def add(self, owner: str, check: HealthCheck) -> None:
         if check.name in self.checks:
@@ -58,6 +59,19 @@ class HealthChecks:
         services = dict(zip(names, bodies, strict=True))
         healthy = all(body["status"] == "healthy" for body in bodies)
         return {"status": "healthy" if healthy else "degraded", "services": services}
+
+    async def run_all_shared(self) -> dict[str, Any]:
+        """``run_all``, joined by every caller that comes while it runs (/health/ready:
+        probes are not rate limited, so a crowd of callers costs one round, not one each)."""
+        if self._shared_run is None:
+            self._shared_run = asyncio.ensure_future(self.run_all())
+            self._shared_run.add_done_callback(self._shared_run_done)
+        return await asyncio.shield(self._shared_run)
+
+    def _shared_run_done(self, done: asyncio.Future[dict[str, Any]]) -> None:
+        self._shared_run = None
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller got it
 
     def critical_failures(self, result: dict[str, Any]) -> list[str]:
         return sorted(

@@ -214,6 +214,7 @@ def install(app: Quart) -> None:
     pipeline = Pipeline(cors=cors, limiter=limiter, api_keys=api_keys, in_flight=install_in_flight(app))
     app.extensions[EXTENSION] = pipeline
     limiting = limiter.enabled
+    rate_exempt = frozenset(settings.rate_limit_exempt)
     checking_keys = api_keys.enabled
     clients = limiter.clients
     admission = Admission(settings.allowed_hosts, settings.host, clients)
@@ -254,7 +255,7 @@ def install(app: Quart) -> None:
                 return Response(PREFLIGHT_OK, status=200, headers=preflight, content_type="text/plain; charset=utf-8")
 
         path = req.path
-        if limiting:
+        if limiting and path not in rate_exempt:
             klass = info.limit_class if rule is not None else limit_class(path)
             decision = await limiter.hit(klass, clients.of(peer, headers.get("X-Forwarded-For")))
             if decision is not None:

@@ -125,8 +125,14 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
 
     state = state_of(app)
     lean_log_records()
+    settings = state.settings
     trigger = shutdown_trigger(
-        app, pipeline_of(app).in_flight, state.settings.shutdown_grace, config, process_event=shutdown_event
+        app,
+        pipeline_of(app).in_flight,
+        settings.shutdown_grace,
+        config,
+        process_event=shutdown_event,
+        delay=settings.shutdown_delay,
     )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

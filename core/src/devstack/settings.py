@@ -101,6 +101,10 @@ class CoreSettings(BaseSettings):
     rate_limit_storage_timeout: float = Field(
         0.25, gt=0, description="Seconds a Redis rate-limit storage call may take before the request is let through"
     )
+    rate_limit_exempt: CsvList = Field(
+        default_factory=lambda: ["/health/live", "/health/ready"],
+        description="Paths never rate limited (the probes of load balancers and orchestrators)",
+    )
     trusted_proxies: CsvList = Field(
         default_factory=list, description="Proxy addresses whose X-Forwarded-For and X-Forwarded-Host are used"
     )
@@ -127,3 +131,10 @@ class CoreSettings(BaseSettings):
     tls_check_interval: float = Field(60.0, gt=0, description="Seconds between checks of the certificate for renewal")
 
     shutdown_grace: float = Field(10.0, gt=0, description="Seconds in-flight requests get on SIGTERM")
+    shutdown_delay: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="Seconds after SIGTERM during which /health/ready answers 503 and requests are still served, "
+        "before the drain: a load balancer's health check notices and stops routing first",
+    )

@@ -5,7 +5,10 @@ Sequence in each serving process (single process, or every worker):
 1. the stop signal arrives (SIGTERM/SIGINT to the process, or the parent's shutdown
    event with ``--workers N``);
 2. the application is marked shutting down: ``GET /health/ready`` answers 503 from now
-   on, on every connection, including keep-alive connections opened before;
+   on, on every connection, including keep-alive connections opened before; for
+   ``DEVSTACK_SHUTDOWN_DELAY`` seconds (0 by default) requests are still served as
+   usual, so that a load balancer checking readiness takes the instance out before it
+   stops accepting them (the ``preStop`` pause of an orchestrator, built in);
 3. requests in flight are awaited (at most ``DEVSTACK_SHUTDOWN_GRACE`` seconds in all);
 4. Hypercorn stops listening, closes idle connections, waits for what remains (the rest
    of the grace period) and runs the lifespan shutdown: the plugins' ``devstack_shutdown``
@@ -83,13 +86,17 @@ async def stop_requested(process_event: ProcessEvent | None = None) -> None:
             loop.remove_signal_handler(handled)
 
 
-async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None) -> None:
-    """Steps 2 and 3: mark the app shutting down, await requests in flight."""
+async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> None:
+    """Steps 2 and 3: mark the app shutting down, keep serving ``delay`` seconds, await
+    requests in flight (at most ``grace`` seconds)."""
     from devstack.app import state_of
 
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
     state_of(app).shutting_down = True
+    if delay > 0:
+        log.info("shutdown requested: not ready, serving until the delay is over", extra={"delay_s": delay})
+        await asyncio.sleep(delay)
+    deadline = loop.time() + grace
     log.info("shutdown requested: not ready, draining requests in flight", extra={"in_flight": in_flight.active})
     try:
         async with asyncio.timeout_at(deadline):
@@ -103,12 +110,17 @@ async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | Non
 
 
 def shutdown_trigger(
-    app: Quart, in_flight: InFlight, grace: float, config: Any, process_event: ProcessEvent | None = None
+    app: Quart,
+    in_flight: InFlight,
+    grace: float,
+    config: Any,
+    process_event: ProcessEvent | None = None,
+    delay: float = 0.0,
 ) -> Callable[[], Awaitable[None]]:
     """The ``shutdown_trigger`` handed to Hypercorn's ``worker_serve``."""
 
     async def trigger() -> None:
         await stop_requested(process_event)
-        await drain(app, in_flight, grace, config)
+        await drain(app, in_flight, grace, config, delay)
 
     return trigger

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import hvac
+import hvac.exceptions
+import pytest
 
 from devstack.testing import running_app
 
@@ -202,6 +205,21 @@ async def test_protected_secrets_cannot_be_written(shared_env: dict[str, str | N
         assert (await response.get_json())["error"] == "ForbiddenError"
     after = root.secrets.kv.v2.read_secret_version(path="postgres", mount_point="secret", raise_on_deleted_version=True)
     assert after["data"]["metadata"]["version"] == before["data"]["metadata"]["version"]
+
+
+async def test_the_api_keys_secret_cannot_be_written(shared_env: dict[str, str | None], root: hvac.Client) -> None:
+    """DEVSTACK_API_KEYS_SECRET is where every instance reads the accepted keys: a client
+    holding one key must not be able to write others (or lock everyone else out)."""
+    name = f"devstack-api-{uuid.uuid4().hex[:8]}"
+    settings = {"api_keys": "k-static-1234", "api_keys_secret": name}
+    async with running_app(env=shared_env, **settings) as (_app, client):
+        response = await client.post(
+            f"/examples/vault/secret/{name}", json={"keys": "k-minted-5678"}, headers={"X-API-Key": "k-static-1234"}
+        )
+        assert response.status_code == 403
+        assert (await response.get_json())["error"] == "ForbiddenError"
+    with pytest.raises(hvac.exceptions.InvalidPath):  # nothing was written
+        root.secrets.kv.v2.read_secret_version(path=name, mount_point="secret", raise_on_deleted_version=True)
 
 
 async def test_uncached_reads_with_ttl_zero(shared_env: dict[str, str | None]) -> None:

@@ -108,6 +108,8 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
         name = request.path["service_name"]
         if name in settings.protected_secrets:
             raise Forbidden(f"Secret '{name}' holds service credentials and cannot be written through the API")
+        if name == host.core_settings.api_keys_secret:  # every instance reads its API keys from it
+            raise Forbidden(f"Secret '{name}' holds the API keys and cannot be written through the API")
         version = await service.write_secret(name, dict(request.body))
         await cache.invalidate(prefix=secret_cache_prefix(name))
         return jsonify({"service": name, "version": version})
