@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings
 from devstack.breakers import Breakers
 from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache
 from devstack.context import current_request_id
-from devstack.logs import register_secret, sensitive_name
+from devstack.logs import register_secret
+from devstack.masking import sensitive_name
 from devstack.plugins import PluginRegistry
 from devstack.settings import CoreSettings
 
