@@ -130,6 +130,9 @@ def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
                 continue
             state.settings_models[record.name] = model
 
+    for _record, names in registry.call_each("devstack_secret_services", phase="secret services", host=host):
+        host.declare_secrets(as_list(names))
+
     fragments: dict[str, dict[str, Any]] = {}
     for record, source in registry.call_each("devstack_contract", phase="contract"):
         if source is None:

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ log = logging.getLogger("devstack.host")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
+MAX_SECRET_NAMES = 1024
 
 
 class Host:
@@ -38,6 +39,9 @@ class Host:
         self.breakers = Breakers(core_settings.breaker_failure_threshold, core_settings.breaker_reset_timeout)
         self.extensions: dict[str, Any] = {}
         """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
+        self._secret_names: set[str] = set()
+        if core_settings.api_keys_secret:
+            self.declare_secrets([core_settings.api_keys_secret])
 
     # settings -------------------------------------------------------------------------
     def settings(self, model: type[SettingsT]) -> SettingsT:
@@ -57,6 +61,7 @@ class Host:
         """
         if not SERVICE_NAME.match(service):
             raise ValueError("invalid service name")
+        self.declare_secrets([service])
         for answer in self._registry.call_each_async("devstack_secrets", service=service, host=self):
             result = await answer
             if result is not None:
@@ -66,6 +71,23 @@ class Host:
                         register_secret(value)  # the log redaction masks it from now on
                 return credentials
         return None
+
+    def declare_secrets(self, services: Iterable[str]) -> None:
+        """Add names to :meth:`protected_secrets` (core passes what each plugin's
+        ``devstack_secret_services`` names; every ``secrets()`` call adds its own)."""
+        for service in services:
+            if service in self._secret_names or not SERVICE_NAME.match(service):
+                continue
+            if len(self._secret_names) >= MAX_SECRET_NAMES:
+                log.warning("too many secret names; not protecting more", extra={"limit": MAX_SECRET_NAMES})
+                return
+            self._secret_names.add(service)
+
+    def protected_secrets(self) -> frozenset[str]:
+        """The secrets devstack itself reads: the API-keys secret (DEVSTACK_API_KEYS_SECRET),
+        the names plugins declare and every name asked of :meth:`secrets`. A secrets
+        provider refuses to overwrite them through its API and masks every value it shows."""
+        return frozenset(self._secret_names)
 
     # backend calls --------------------------------------------------------------------
     @asynccontextmanager
