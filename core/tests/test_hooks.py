@@ -491,7 +491,8 @@ async def test_invalid_plugin_settings_fail_that_plugin_only() -> None:
                 "distribution": None,
                 "version": None,
                 "status": "failed",
-                "error": "settings failed: ValidationError",
+                "error": "settings failed: STRICTPLUGIN_PORT='not-a-number': "
+                "Input should be a valid integer, unable to parse string as an integer",
                 "hooks": ["devstack_settings"],
                 "routes": [],
                 "health_checks": [],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -40,6 +41,7 @@ class Host:
         self.extensions: dict[str, Any] = {}
         """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
         self._secret_names: set[str] = set()
+        self._openings: dict[str, asyncio.Event] = {}
         if core_settings.api_keys_secret:
             self.declare_secrets([core_settings.api_keys_secret])
 
@@ -88,6 +90,28 @@ class Host:
         the names plugins declare and every name asked of :meth:`secrets`. A secrets
         provider refuses to overwrite them through its API and masks every value it shows."""
         return frozenset(self._secret_names)
+
+    # background opening ---------------------------------------------------------------
+    def opening(self, service: str, first_attempt: asyncio.Event) -> None:
+        """Note that ``service`` is being opened in the background; ``first_attempt`` is set
+        once its first attempt has settled (opened or failed). See :meth:`openings_settled`."""
+        self._openings[service] = first_attempt
+
+    async def openings_settled(self, timeout: float) -> list[str]:
+        """Wait, at most ``timeout`` seconds, until every opening's first attempt has settled
+        (``devstack health`` judges only then); returns the services still opening."""
+        waiting = {
+            asyncio.ensure_future(event.wait()): service
+            for service, event in self._openings.items()
+            if not event.is_set()
+        }
+        if not waiting:
+            return []
+        _done, pending = await asyncio.wait(waiting, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return sorted(waiting[task] for task in pending)
 
     # backend calls --------------------------------------------------------------------
     @asynccontextmanager
