@@ -40,6 +40,8 @@ from .support import (
     delete_queue,
     delete_records,
     delete_vault_secret,
+    env_value,
+    http_json,
     leaks_in,
     rabbit_queues,
     server_env,
@@ -626,3 +628,55 @@ def test_every_hostile_request_gets_a_4xx_envelope_or_a_documented_2xx(server: S
     )[2]
     labels = set(re.findall(rb'method="([^"]*)"', metrics))
     assert labels <= {m.encode() for m in {*KNOWN_METHODS, OTHER_METHOD}}, sorted(label[:20] for label in labels)
+
+
+# masking: by name pattern, at any depth, URL passwords; the secrets devstack reads ----------
+MASKED_SECRET = f"{RUN}-masked"
+CREDENTIAL_NAMES = ["pass", "passwd", "pwd", "secret", "secret_id", "api_key", "private_key", "keys", "Db_Password"]
+PROTECTED = ["postgres", "mysql", "mongodb", "rabbitmq", "redis-1", "redis-2", "redis-3"]
+
+
+def vault_put(name: str, data: dict[str, Any]) -> None:
+    """Write a secret straight into Vault (root token), as an operator would."""
+    addr = env_value("VAULT_ADDR").rstrip("/")
+    status, _ = http_json(
+        "POST", f"{addr}/v1/secret/data/{name}", {"data": data}, headers={"X-Vault-Token": env_value("VAULT_TOKEN")}
+    )
+    assert status == 200
+
+
+def get_raw(server: ServerProcess, target: str, method: str = "GET", body: bytes | None = None) -> bytes:
+    probe = Probe(target, method, "", target.encode(), json_headers() if body else [], body)
+    return raw_request(server.port, probe.request(), timeout=15)
+
+
+def test_secret_reads_never_show_a_credential(server: ServerProcess) -> None:
+    values = {name: f"{RUN}-{index}-cred" for index, name in enumerate(CREDENTIAL_NAMES)}
+    nested = {"host": "db", "password": f"{RUN}-nested-cred", "more": [{"token": f"{RUN}-deep-cred"}]}
+    vault_put(
+        MASKED_SECRET, {**values, "user": "visible", "db": nested, "dsn": f"redis://:{RUN}-url-cred@127.0.0.1:1/0"}
+    )
+    try:
+        base = f"/examples/vault/secret/{MASKED_SECRET}"
+        answers = [get_raw(server, target) for target in (base, f"{base}/versions/1", f"{base}/dsn", f"{base}/db")]
+        answers += [get_raw(server, f"{base}/{name}") for name in CREDENTIAL_NAMES]
+        text = b"".join(answers).decode("utf-8", "replace")
+        assert [status for status, _, _ in map(parse_raw_response, answers)] == [200] * len(answers)
+        assert f"{RUN}-" not in text.replace(MASKED_SECRET, ""), "a credential came back"
+        assert '"user":"visible"' in text.replace(" ", "")
+        assert f"{RUN}-" not in server.log().replace(MASKED_SECRET, "")
+    finally:
+        best_effort((delete_vault_secret, MASKED_SECRET))
+
+
+def test_secrets_devstack_reads_are_never_written_nor_shown(server: ServerProcess) -> None:
+    body = json.dumps({"password": "hijack"}).encode()
+    for name in PROTECTED:
+        refused = get_raw(server, f"/examples/vault/secret/{name}", "POST", body)
+        status, _, answer = parse_raw_response(refused)
+        assert status == 403, name
+        assert json.loads(answer)["error"] == "ForbiddenError"
+        status, _, answer = parse_raw_response(get_raw(server, f"/examples/vault/secret/{name}"))
+        assert status == 200, name
+        assert set(json.loads(answer)["data"].values()) == {"***"}, name
+        assert leaks_in(answer.decode()) == []

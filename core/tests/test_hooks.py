@@ -331,6 +331,33 @@ async def test_hook_devstack_secrets() -> None:
         assert await state_of(app).host.secrets("postgres") is None
 
 
+async def test_hook_devstack_secret_services() -> None:
+    """Declared names, names asked of host.secrets and the API-keys secret are protected."""
+
+    class Reader:
+        @hookimpl
+        def devstack_secret_services(self, host: Host) -> list[str]:
+            return ["reader-db", "reader-cache", "../not-a-name"]
+
+    class Single:
+        @hookimpl
+        def devstack_secret_services(self, host: Host) -> str:
+            return "single-svc"
+
+    plugins = {"reader": Reader(), "single": Single()}
+    async with running_app(plugins=plugins, discover=False, api_keys_secret="keys-svc") as (app, _):
+        host = state_of(app).host
+        assert host.protected_secrets() == {"reader-db", "reader-cache", "single-svc", "keys-svc"}
+        assert await host.secrets("asked-later") is None  # no provider: still recorded
+        assert "asked-later" in host.protected_secrets()
+        for _ in range(3):
+            await host.secrets("asked-later")
+        assert len(host.protected_secrets()) == 5
+
+    async with running_app(discover=False) as (app, _):
+        assert state_of(app).host.protected_secrets() == frozenset()
+
+
 async def test_hook_devstack_cache_backend() -> None:
     cache = RecordingCache()
 
@@ -498,7 +525,8 @@ async def test_invalid_plugin_settings_fail_that_plugin_only() -> None:
                 "distribution": None,
                 "version": None,
                 "status": "failed",
-                "error": "settings failed: ValidationError",
+                "error": "settings failed: STRICTPLUGIN_PORT='not-a-number': "
+                "Input should be a valid integer, unable to parse string as an integer",
                 "hooks": ["devstack_settings"],
                 "routes": [],
                 "health_checks": [],

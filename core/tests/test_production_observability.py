@@ -219,6 +219,22 @@ def test_redaction_inside_text() -> None:
     assert "x=1" in entry["message"]
 
 
+def test_log_lines_use_the_one_masking_policy() -> None:
+    """Names by pattern (keys, secret_id, private_key), nested, URL passwords, name=value text."""
+    entry = format_record(
+        "message %s",
+        "pass=pw-log",
+        keys="k-1,k-2",
+        config={"secret_id": "sid-9", "nested": {"private_key": "pk-9"}, "dsn": "mysql://u:pw-8@h/db"},
+        note="retrying with secret_id=sid-7",
+    )
+    text = json.dumps(entry)
+    for value in ("k-1", "sid-9", "pk-9", "pw-8", "sid-7", "pw-log"):
+        assert value not in text, value
+    assert entry["keys"] == "***"
+    assert entry["config"]["dsn"] == "mysql://u:***@h/db"
+
+
 def test_registered_secret_values_are_masked_anywhere() -> None:
     register_secret("registered-value-77")
     entry = format_record("got registered-value-77", note="it was registered-value-77", items=["registered-value-77"])

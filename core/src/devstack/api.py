@@ -1,7 +1,9 @@
 """The public API for plugins: everything a plugin imports from core is here.
 
-A plugin needs ``devstack.hookimpl`` to mark its hooks, the types below, and the
-exceptions of ``devstack.errors``. It never imports other core modules.
+A plugin needs ``devstack.hookimpl`` to mark its hooks, the types below, the exceptions
+of ``devstack.errors`` and devstack's masking policy (``sensitive_name``, ``masked``,
+``masked_all``, ``mask_text``, ``MASK``: see ``devstack.masking``). It never imports
+other core modules.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from devstack.errors import (
     invalid,
 )
 from devstack.host import Host
+from devstack.masking import MASK, mask_text, masked, masked_all, sensitive_name
 
 HealthBody = dict[str, Any]
 Probe = Callable[[], Awaitable[HealthBody]]
@@ -82,6 +85,7 @@ def health_body(status: bool, **fields: Any) -> HealthBody:
 
 
 __all__ = [
+    "MASK",
     "ApiError",
     "BadRequest",
     "CacheBackend",
@@ -101,5 +105,9 @@ __all__ = [
     "fingerprint",
     "health_body",
     "invalid",
+    "mask_text",
+    "masked",
+    "masked_all",
+    "sensitive_name",
     "validated",
 ]

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from quart import Blueprint, Quart
 
@@ -32,6 +33,7 @@ from devstack.logs import configure_logging
 from devstack.metrics import CoreMetrics
 from devstack.plugins import PluginError, PluginRecord, PluginRegistry
 from devstack.settings import CoreSettings
+from devstack.settings_errors import invalid_settings
 from devstack.validation import OperationValidator, compile_contract
 
 log = logging.getLogger("devstack.app")
@@ -133,10 +135,16 @@ def collect_plugin_contributions(app: Quart, state: DevstackState) -> None:
             continue
         try:
             host.settings(model)
-        except Exception as exc:  # noqa: BLE001 - invalid environment for that plugin
+        except ValidationError as exc:  # invalid environment for that plugin
+            registry.fail(record, "settings", exc, "; ".join(invalid_settings(model, exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a settings model that cannot be built
             registry.fail(record, "settings", exc)
             continue
         state.settings_models[record.name] = model
+
+    for _owner, names in calls.call("devstack_secret_services", host=host):
+        host.declare_secrets(as_list(names))
 
     core = core_fragment()
     fragments: dict[str, dict[str, Any]] = {}

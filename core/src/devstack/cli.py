@@ -1,4 +1,11 @@
-"""The ``devstack`` command: serve, plugins, spec, health, settings."""
+"""The ``devstack`` command: serve, plugins, spec, health, settings.
+
+Exit codes: 0 done; 1 the answer is bad news (``health`` degraded, ``spec --check``
+differs, ``plugins`` with a failed plugin in strict mode, stdout closed early); 2 a
+mistake the person can fix (a setting, a file, a port), said in one line on stderr that
+names what failed and on what; 130 interrupted. Never a traceback, never a credential:
+what is printed goes through devstack's masking policy.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from devstack import __version__
+from devstack.masking import MASK, masked
 from devstack.plugins import PluginError
+from devstack.settings_errors import invalid_settings, secret_field
+
+HEALTH_WAIT = 15.0
 
 
 class UserError(Exception):
@@ -53,11 +64,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     app = build_app(strict=False)
     from devstack.app import state_of
+    from devstack.settings import CoreSettings
 
     records = [record.as_dict() for _, record in sorted(state_of(app).registry.records.items())]
-    if args.json:
+    print_plugins(records, args.json)
+    failed = [r["name"] for r in records if r["status"] == "failed"]
+    if failed and CoreSettings().strict_plugins:
+        names = ", ".join(failed)
+        print(f"devstack plugins: failed while strict mode is on (DEVSTACK_STRICT_PLUGINS): {names}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_plugins(records: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
         print(json.dumps({"plugins": records}, indent=2))
-        return 0
+        return
     rows = [("NAME", "DISTRIBUTION", "VERSION", "STATUS", "ROUTES", "CHECKS", "ERROR")]
     for r in records:
         rows.append(
@@ -74,7 +96,6 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    return 0
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
@@ -98,7 +119,10 @@ def cmd_spec(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     text = json.dumps(document, indent=2) + "\n" if args.json else dump_yaml(document)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.output} (spec -o): {exc.strerror or type(exc).__name__}") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -111,7 +135,13 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, Any]:
         async with app.test_app():
-            result: dict[str, Any] = await state_of(app).health.run_all()
+            state = state_of(app)
+            # judge only once every background opening has had its first attempt
+            still_opening = await state.host.openings_settled(args.wait)
+            if still_opening:
+                names = ", ".join(still_opening)
+                print(f"devstack health: still opening after {args.wait:g} s (--wait): {names}", file=sys.stderr)
+            result: dict[str, Any] = await state.health.run_all()
             return result
 
     result = asyncio.run(run())
@@ -119,26 +149,29 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if result["status"] == "healthy" else 1
 
 
+def shown_setting(value: Any, secret: bool) -> Any:
+    """A setting's value as ``devstack settings`` shows it, masked by devstack's policy:
+    a secret field (SecretStr, sensitive name) as ``***``, URL passwords inside others."""
+    if isinstance(value, (SecretStr, SecretBytes)):
+        return MASK if value.get_secret_value() else ""
+    if value is None or (isinstance(value, (str, list, tuple, dict)) and not value):
+        return "" if secret and value is None else value  # nothing set: nothing to hide
+    if secret:
+        return MASK
+    return masked(str(value) if isinstance(value, Path) else value)
+
+
 def describe_settings(owner: str, model: type[BaseSettings], instance: BaseSettings) -> list[dict[str, Any]]:
     prefix = str(model.model_config.get("env_prefix", ""))
     rows = []
     for name, field in model.model_fields.items():
-        value = getattr(instance, name)
-        if isinstance(value, SecretStr) or (isinstance(value, list) and any(isinstance(v, SecretStr) for v in value)):
-            shown: Any = "***" if value else ""
-        else:
-            shown = str(value) if isinstance(value, Path) else value
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, SecretStr) or name in ("password", "token", "secret_id") or "password" in name:
-            default = "***" if default else ""
-        elif isinstance(default, Path):
-            default = str(default)
+        secret = secret_field(name, field)
         rows.append(
             {
                 "owner": owner,
                 "env": f"{prefix}{name}".upper(),
-                "value": shown,
-                "default": default,
+                "value": shown_setting(getattr(instance, name), secret),
+                "default": shown_setting(field.get_default(call_default_factory=True), secret),
                 "description": field.description or "",
             }
         )
@@ -165,13 +198,17 @@ def cmd_settings(args: argparse.Namespace) -> int:
         rows += describe_settings(owner, model, state.host.settings(model))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-        return 0
-    if args.markdown:
+    elif args.markdown:
         print(settings_markdown(rows))
-        return 0
-    for row in rows:
-        print(f"{row['owner']:<10} {row['env']:<36} {json.dumps(row['value'], default=str):<40} {row['description']}")
-    return 0
+    else:
+        for row in rows:
+            value = json.dumps(row["value"], default=str)
+            print(f"{row['owner']:<10} {row['env']:<36} {value:<40} {row['description']}")
+    # a plugin that failed (an invalid setting, ...) has no rows: say why, and fail
+    failed = [record for _, record in sorted(state.registry.records.items()) if record.status == "failed"]
+    for record in failed:
+        print(f"devstack settings: plugin {record.name}: {record.error}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -200,6 +237,14 @@ def parser() -> argparse.ArgumentParser:
     spec.set_defaults(func=cmd_spec)
 
     health = sub.add_parser("health", help="run every health check once (exit 1 when degraded)")
+    health.add_argument(
+        "--wait",
+        type=float,
+        default=HEALTH_WAIT,
+        metavar="SECONDS",
+        help=f"longest wait for the plugins' background connections to make their first attempt "
+        f"before judging (default {HEALTH_WAIT:g})",
+    )
     health.set_defaults(func=cmd_health)
 
     settings = sub.add_parser("settings", help="every setting, its environment variable and value")
@@ -209,23 +254,37 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def stdout_closed() -> int:
+    """The reader of stdout went away (``devstack spec | head -c1``): say so, exit 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+    print("devstack: stdout was closed before the output was written (its reader exited)", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from devstack.server import ServeError
+    from devstack.settings import CoreSettings
+
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
         return code
-    except (UserError, PluginError) as exc:
+    except BrokenPipeError:
+        return stdout_closed()
+    except (UserError, PluginError, ServeError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
-        for error in exc.errors():
-            name = "DEVSTACK_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"devstack: invalid setting {name}: {error['msg']}", file=sys.stderr)
+        lines = invalid_settings(CoreSettings, exc) if exc.title == CoreSettings.__name__ else []
+        for line in lines or [f"{exc.title}: {exc.error_count()} invalid values"]:
+            print(f"devstack: invalid setting {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - no tracebacks for users
-        print(f"devstack: unexpected error ({type(exc).__name__}); run with DEVSTACK_LOG_LEVEL=DEBUG", file=sys.stderr)
+        print(f"devstack {args.command}: unexpected error ({type(exc).__name__})", file=sys.stderr)
         return 1
 
 

@@ -45,6 +45,7 @@ log = logging.getLogger("devstack.plugins")
 BUILD_HOOKS = frozenset(
     {
         "devstack_settings",
+        "devstack_secret_services",
         "devstack_contract",
         "devstack_routes",
         "devstack_health_checks",
@@ -54,6 +55,7 @@ BUILD_HOOKS = frozenset(
 )
 PHASES = {
     "devstack_settings": "settings",
+    "devstack_secret_services": "secret services",
     "devstack_contract": "contract",
     "devstack_routes": "routes",
     "devstack_health_checks": "health checks",

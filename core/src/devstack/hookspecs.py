@@ -143,6 +143,20 @@ def devstack_secrets(service: str, host: Host) -> Awaitable[Mapping[str, str] | 
     raise NotImplementedError  # a specification: plugins implement it
 
 
+@hookspec
+def devstack_secret_services(host: Host) -> Iterable[str] | None:
+    """Name the secrets the plugin will ask ``host.secrets`` for.
+
+    Called once while the application is being built, after ``devstack_settings``.
+    Returns the service names the plugin will pass to ``host.secrets`` (its
+    ``*_SECRETS_SERVICE`` setting, one name per Redis node, ...), or None. Core adds them
+    to ``host.protected_secrets()`` (with ``DEVSTACK_API_KEYS_SECRET`` and every name
+    actually asked of ``host.secrets``) before the first request, so that a secrets
+    provider refuses to overwrite them through its API and masks every value of them it
+    shows, before the plugin's first call.
+    """
+
+
 @hookspec(firstresult=True)
 def devstack_cache_backend(host: Host) -> CacheBackend | None:
     """Provide the shared cache.

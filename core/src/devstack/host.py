@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -13,7 +14,8 @@ from pydantic_settings import BaseSettings
 from devstack.breakers import Breakers
 from devstack.cache import CORE_OWNER, CacheBackend, MemoryCache, OwnedCache
 from devstack.context import current_request_id
-from devstack.logs import register_secret, sensitive_name
+from devstack.logs import register_secret
+from devstack.masking import sensitive_name
 from devstack.plugins import PluginRegistry
 from devstack.settings import CoreSettings, new_instance_id
 
@@ -22,6 +24,7 @@ log = logging.getLogger("devstack.host")
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
+MAX_SECRET_NAMES = 1024
 
 
 class Host:
@@ -38,6 +41,10 @@ class Host:
         self.breakers = Breakers(core_settings.breaker_failure_threshold, core_settings.breaker_reset_timeout)
         self.extensions: dict[str, Any] = {}
         """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
+        self._secret_names: set[str] = set()
+        self._openings: dict[str, asyncio.Event] = {}
+        if core_settings.api_keys_secret:
+            self.declare_secrets([core_settings.api_keys_secret])
 
     # settings -------------------------------------------------------------------------
     def settings(self, model: type[SettingsT]) -> SettingsT:
@@ -57,6 +64,7 @@ class Host:
         """
         if not SERVICE_NAME.match(service):
             raise ValueError("invalid service name")
+        self.declare_secrets([service])
         _provider, result = await self._registry.calls.first_answer("devstack_secrets", service=service, host=self)
         if result is None:
             return None
@@ -65,6 +73,45 @@ class Host:
             if sensitive_name(key):
                 register_secret(value)  # the log redaction masks it from now on
         return credentials
+
+    def declare_secrets(self, services: Iterable[str]) -> None:
+        """Add names to :meth:`protected_secrets` (core passes what each plugin's
+        ``devstack_secret_services`` names; every ``secrets()`` call adds its own)."""
+        for service in services:
+            if service in self._secret_names or not SERVICE_NAME.match(service):
+                continue
+            if len(self._secret_names) >= MAX_SECRET_NAMES:
+                log.warning("too many secret names; not protecting more", extra={"limit": MAX_SECRET_NAMES})
+                return
+            self._secret_names.add(service)
+
+    def protected_secrets(self) -> frozenset[str]:
+        """The secrets devstack itself reads: the API-keys secret (DEVSTACK_API_KEYS_SECRET),
+        the names plugins declare and every name asked of :meth:`secrets`. A secrets
+        provider refuses to overwrite them through its API and masks every value it shows."""
+        return frozenset(self._secret_names)
+
+    # background opening ---------------------------------------------------------------
+    def opening(self, service: str, first_attempt: asyncio.Event) -> None:
+        """Note that ``service`` is being opened in the background; ``first_attempt`` is set
+        once its first attempt has settled (opened or failed). See :meth:`openings_settled`."""
+        self._openings[service] = first_attempt
+
+    async def openings_settled(self, timeout: float) -> list[str]:
+        """Wait, at most ``timeout`` seconds, until every opening's first attempt has settled
+        (``devstack health`` judges only then); returns the services still opening."""
+        waiting = {
+            asyncio.ensure_future(event.wait()): service
+            for service, event in self._openings.items()
+            if not event.is_set()
+        }
+        if not waiting:
+            return []
+        _done, pending = await asyncio.wait(waiting, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return sorted(waiting[task] for task in pending)
 
     # backend calls --------------------------------------------------------------------
     @asynccontextmanager

@@ -1,10 +1,11 @@
 """JSON logs: one object per line, with the request id of the request being served.
 
-The formatter is also a redaction safety net: whatever a caller puts in a record,
+The formatter is also a redaction safety net: whatever a caller puts in a record, it
+applies devstack's masking policy (:mod:`devstack.masking`):
 
-- a field whose name looks like a credential (password, passwd, pwd, token, secret,
-  authorization, api key, credential, private key) is written as ``"***"``, at any
-  depth of dicts, and in ``(name, value)`` header pairs;
+- a field whose name looks like a credential (password, pass, pwd, token, secret,
+  authorization, api key, keys, credential, private key, ...) is written as ``"***"``,
+  at any depth of dicts, and in ``(name, value)`` header pairs;
 - ``Authorization: ...`` / ``X-API-Key: ...`` / ``password=...``-like text and the
   password of a ``scheme://user:password@host`` URL are masked inside strings;
 - every value registered with :func:`register_secret` (API keys, ...) is masked
@@ -18,29 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from itertools import islice
 from typing import Any
 
 from devstack.context import current_request_id
+from devstack.masking import MASK, mask_text, masked, sensitive_name
 
 STANDARD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
 )
-MASK = "***"
-SENSITIVE_NAME = re.compile(
-    r"password|passwd|passphrase|^pass$|pwd|token|secret|authori[sz]ation|api[-_ ]?key|credential|private[-_ ]?key"
-    r"|cookie",
-    re.IGNORECASE,
-)
-SENSITIVE_TEXT = re.compile(
-    r"(?P<name>authorization|x-api-key|api[-_]?key|password|passwd|pwd|token|secret)"
-    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>(?:bearer\s+|basic\s+)?[^\s,;\"'&]+)",
-    re.IGNORECASE,
-)
-URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<value>[^@\s]+)(?=@)")
 MIN_SECRET_LENGTH = 4
 
 FIRST_EXTRA = len(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)))
@@ -48,7 +37,6 @@ SCALARS = frozenset({int, float, bool})
 ENCODER = json.JSONEncoder(default=str)
 
 _secrets: set[str] = set()
-_name_cache: dict[str, bool] = {}
 
 
 def register_secret(value: str | None) -> None:
@@ -57,50 +45,18 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
 
 
-def sensitive_name(name: str) -> bool:
-    known = _name_cache.get(name)
-    if known is None:
-        known = SENSITIVE_NAME.search(name) is not None
-        if len(_name_cache) < 4096:
-            _name_cache[name] = known
-    return known
-
-
 def scrub_text(text: str) -> str:
     """``text`` with credential-looking fragments and registered secrets masked."""
-    if ("=" in text or ":" in text) and (
-        SENSITIVE_TEXT.search(text) is not None or URL_PASSWORD.search(text) is not None
-    ):
-        text = SENSITIVE_TEXT.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
-        text = URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+    text = mask_text(text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
 
 
-def redact(value: Any, depth: int = 0) -> Any:
+def redact(value: Any) -> Any:
     """A copy of ``value`` safe to log (see the module's docstring)."""
-    if isinstance(value, str):
-        return scrub_text(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if depth > 8:
-        return MASK
-    if isinstance(value, dict):
-        return {
-            key: MASK if isinstance(key, str) and sensitive_name(key) else redact(item, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2 and isinstance(value[0], (str, bytes)):
-            name = value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
-            if sensitive_name(name):
-                return [name, MASK]
-        return [redact(item, depth + 1) for item in value]
-    if isinstance(value, bytes):
-        return scrub_text(value.decode("utf-8", "replace"))
-    return scrub_text(str(value))
+    return masked(value, scrub_text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,7 +2,9 @@
 
 A plugin whose backend is down at startup must not hold the application back: its
 ``devstack_startup`` calls ``start()``, which returns at once, and its routes answer 503
-until ``client`` is set. ``stop()`` ends the retrying, waits for an attempt that is still
+until ``client`` is set. ``first_attempt`` is set once the first attempt has settled
+(opened or failed): hand it to ``host.opening(service, opener.first_attempt)`` so that
+``devstack health`` judges only after it. ``stop()`` ends the retrying, waits for an attempt that is still
 connecting (cancelling a driver halfway through its handshake leaks the connections it
 opened, as asyncpg's and aiomysql's pool constructors do), drops what that attempt opened
 and closes the client, each step bounded.
@@ -55,6 +57,7 @@ class BackgroundOpener(Generic[ClientT]):
         self._on_open = on_open
         self._task: asyncio.Task[None] | None = None
         self._attempt: asyncio.Future[ClientT] | None = None
+        self.first_attempt = asyncio.Event()
 
     def start(self) -> None:
         """Start opening the client in the background (returns at once)."""
@@ -67,6 +70,7 @@ class BackgroundOpener(Generic[ClientT]):
             await asyncio.wait([self._task], timeout=self._timeout)
             self._task = None
         await self._settle_attempt()
+        self.first_attempt.set()  # nothing is opening any more
         client, self.client = self.client, None
         if client is not None:
             await self._close(client, self._timeout)
@@ -90,9 +94,12 @@ class BackgroundOpener(Generic[ClientT]):
         )
         async for attempt in retrying:
             with attempt:
-                # shielded: cancelling the retry loop must not cut an attempt short
-                self._attempt = asyncio.ensure_future(self._open())
-                self.client = await asyncio.shield(self._attempt)
+                try:
+                    # shielded: cancelling the retry loop must not cut an attempt short
+                    self._attempt = asyncio.ensure_future(self._open())
+                    self.client = await asyncio.shield(self._attempt)
+                finally:
+                    self.first_attempt.set()
         log.info("%s %s open", self.service, self.what, extra={"service": self.service})
         if self._on_open is not None and self.client is not None:
             self._on_open(self.client)

@@ -186,10 +186,13 @@ class PluginRegistry:
         self.pm.check_pending()
 
     # failures -------------------------------------------------------------------------
-    def fail(self, record: PluginRecord, phase: str, exc: BaseException) -> None:
-        """Mark a plugin failed, take it out, and stop here in strict mode."""
+    def fail(self, record: PluginRecord, phase: str, exc: BaseException, detail: str | None = None) -> None:
+        """Mark a plugin failed, take it out, and stop here in strict mode.
+
+        ``detail`` replaces the exception's type in the reason when the caller can say
+        safely what was wrong (the setting and its masked value)."""
         record.status = "failed"
-        record.error = describe_failure(phase, exc, record.package)
+        record.error = f"{phase} failed: {detail}" if detail else describe_failure(phase, exc, record.package)
         self.failed_names.add(record.name)
         self.records.setdefault(record.name, record)
         if record.plugin is not None or self.pm.has_plugin(record.name):

@@ -20,10 +20,13 @@ its lines go through devstack's JSON handler, once.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import ssl
+import sys
 import tempfile
 from multiprocessing import get_context
 from multiprocessing.connection import wait
@@ -34,7 +37,7 @@ from typing import Any
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.utils import wrap_app
+from hypercorn.utils import LifespanFailureError, wrap_app
 
 from devstack import tls
 from devstack.logs import configure_logging
@@ -44,6 +47,10 @@ log = logging.getLogger("devstack.server")
 
 
 MAX_REQUEST_HEAD = 256 * 1024
+
+
+class ServeError(Exception):
+    """``devstack serve`` cannot start; the message says what failed and on what."""
 
 
 class DevstackConfig(Config):
@@ -142,11 +149,23 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
                     wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger
                 )
             )
+    except LifespanFailureError:
+        reason = tls.startup_failure() or "the application failed to start (see the log lines above)"
+        raise ServeError(reason) from None
     finally:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def run_worker_process(config: DevstackConfig, sockets: Sockets, shutdown_event: ProcessEvent) -> None:
+    """A spawned worker: ``run_worker``, a startup failure said in one line (no traceback)."""
+    try:
+        run_worker(config, sockets, shutdown_event)
+    except ServeError as exc:
+        print(f"devstack serve: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -168,7 +187,7 @@ def run_workers(config: DevstackConfig, sockets: Sockets) -> int:
     processes: list[BaseProcess] = []
     for _ in range(config.workers):
         process = ctx.Process(  # type: ignore[attr-defined]
-            target=run_worker, kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown_event}
+            target=run_worker_process, kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown_event}
         )
         process.start()
         processes.append(process)
@@ -191,6 +210,48 @@ def run_workers(config: DevstackConfig, sockets: Sockets) -> int:
     return exitcode
 
 
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound now (None: it can), as a person reads it."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return listen_reason(exc)
+    return None
+
+
+UNRESOLVABLE = "the host name does not resolve to an address"
+
+
+def listen_reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return UNRESOLVABLE
+    reasons = {
+        errno.EADDRINUSE: "the port is already in use",
+        errno.EACCES: "permission denied (ports below 1024 need privileges)",
+        errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+    }
+    return reasons.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+
+
+def listen(config: DevstackConfig, settings: CoreSettings) -> Sockets:
+    """Hypercorn's listening sockets; an address that cannot be bound is a ServeError naming it."""
+    try:
+        return config.create_sockets()
+    except OSError as exc:
+        host = settings.host
+        listeners = [(settings.port, "--port / DEVSTACK_PORT")]
+        if settings.tls_enabled:
+            listeners.append((settings.https_port, "--https-port / DEVSTACK_HTTPS_PORT"))
+        for port, where in listeners:
+            problem = bind_problem(host, port)
+            if problem is not None:
+                where = "--host / DEVSTACK_HOST" if problem == UNRESOLVABLE else where
+                raise ServeError(f"cannot listen on {host}:{port} ({where}): {problem}") from None
+        raise ServeError(f"cannot listen on {host} (--host / DEVSTACK_HOST): {listen_reason(exc)}") from None
+
+
 def serve() -> int:
     settings = CoreSettings()
     configure_logging(settings.log_level)
@@ -206,7 +267,7 @@ def serve() -> int:
             "set DEVSTACK_RATE_LIMIT_STORAGE=redis://... for one budget",
             extra={"workers": settings.workers},
         )
-    sockets = config.create_sockets()
+    sockets = listen(config, settings)
     if settings.workers <= 1:
         run_worker(config, sockets)
         return 0

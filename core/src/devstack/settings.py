@@ -9,7 +9,8 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from limits import parse as parse_rate_limit
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from devstack import cors
@@ -22,8 +23,14 @@ def split_csv(value: object) -> object:
     return value
 
 
+def rate_limit(value: str) -> str:
+    parse_rate_limit(value)  # ValueError: "couldn't parse rate limit string ..."
+    return value
+
+
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
 CsvSecrets = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_csv)]
+RateLimit = Annotated[str, AfterValidator(rate_limit)]
 
 INSTANCE_ID_PATTERN = r"^[A-Za-z0-9_.-]{0,64}$"
 
@@ -90,9 +97,9 @@ class CoreSettings(BaseSettings):
     )
 
     rate_limit_enabled: bool = Field(True, description="Enforce per-client rate limits")
-    rate_limit_general: str = Field("100/minute", description="Limit for ordinary endpoints")
-    rate_limit_health: str = Field("200/minute", description="Limit for /health endpoints")
-    rate_limit_metrics: str = Field("1000/minute", description="Limit for /metrics")
+    rate_limit_general: RateLimit = Field("100/minute", description="Limit for ordinary endpoints")
+    rate_limit_health: RateLimit = Field("200/minute", description="Limit for /health endpoints")
+    rate_limit_metrics: RateLimit = Field("1000/minute", description="Limit for /metrics")
     rate_limit_storage: str = Field("memory://", description="limits storage URI, e.g. redis://127.0.0.1:6379/1")
     rate_limit_strategy: Literal["fixed-window", "moving-window"] = Field(
         "fixed-window", description="limits strategy: fixed-window (cheapest) or moving-window"

@@ -42,11 +42,21 @@ ALPN_PROTOCOLS = ["h2", "http/1.1"]
 CIPHERS = "ECDHE+AESGCM"
 
 _current: TlsManager | None = None
+_failure: str | None = None
+
+
+class TlsUnavailable(RuntimeError):
+    """No certificate can be had; the message names the setting or file at fault."""
 
 
 def current() -> TlsManager | None:
     """The certificate manager of the application served by this process."""
     return _current
+
+
+def startup_failure() -> str | None:
+    """Why this process could not obtain its first certificate (None: it did, or did not try)."""
+    return _failure
 
 
 def epoch(moment: datetime) -> float:
@@ -141,17 +151,47 @@ class TlsManager:
         self.files_signature = file_signature(cert, key)
         return True
 
+    def check_files(self) -> None:
+        """Raise TlsUnavailable naming the first certificate file that cannot be read."""
+        for setting, path in (("CERT", self.settings.tls_cert_file), ("KEY", self.settings.tls_key_file)):
+            if path is None:
+                continue
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise TlsUnavailable(
+                    f"cannot read {path} (DEVSTACK_TLS_{setting}_FILE): {exc.strerror or type(exc).__name__}"
+                ) from None
+
     async def start(self) -> None:
-        """Obtain the first certificate (startup of the serving process)."""
-        if not (await self.from_plugins() or self.from_files()):
-            raise RuntimeError(
-                "TLS is enabled but no plugin provides a certificate and "
-                "DEVSTACK_TLS_CERT_FILE / DEVSTACK_TLS_KEY_FILE are not set"
-            )
-        global _current
+        """Obtain the first certificate (startup of the serving process); raises
+        TlsUnavailable saying what is missing or does not load."""
+        global _current, _failure
+        try:
+            if not await self.from_plugins():
+                self.check_files()
+                if not self.from_files():
+                    raise TlsUnavailable(
+                        "TLS is enabled (--tls / DEVSTACK_TLS_ENABLED) but there is no certificate: no plugin issued "
+                        "one and DEVSTACK_TLS_CERT_FILE / DEVSTACK_TLS_KEY_FILE (--certfile / --keyfile) are not set"
+                    )
+            # fail now, not at the first handshake, when the material does not load
+            try:
+                self.load(new_context())
+            except (OSError, ssl.SSLError) as exc:
+                settings = self.settings
+                source = (
+                    f"plugin {self.provider}"
+                    if self.source == "plugin"
+                    else f"{settings.tls_cert_file} and {settings.tls_key_file}"
+                )
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+                raise TlsUnavailable(f"the TLS certificate from {source} does not load: {reason}") from None
+        except TlsUnavailable as exc:
+            _failure = str(exc)
+            raise
         _current = self
-        # fail now, not at the first handshake, when the material does not load
-        self.load(new_context())
         self._task = asyncio.get_running_loop().create_task(self.renewal_loop())
 
     async def stop(self) -> None:

@@ -66,5 +66,8 @@ async def test_invalid_settings_leave_the_host_serving_when_not_strict() -> None
         plugins = await (await client.get("/plugins")).get_json()
         record = next(plugin for plugin in plugins["plugins"] if plugin["name"] == "redis")
         assert record["status"] == "failed"
-        assert record["error"] == "settings failed: ValidationError"
+        # the reason names the variable and the value it had (issue 12, finding 8)
+        assert record["error"] == (
+            "settings failed: REDIS_NODES='redis-1=nowhere': Value error, node 'redis-1' needs an address host:port"
+        )
         assert (await client.get("/examples/cache/k")).status_code == 404

@@ -9,6 +9,8 @@ import hvac
 import hvac.exceptions
 import pytest
 
+from devstack import hookimpl
+from devstack.api import Host
 from devstack.testing import running_app
 
 
@@ -195,11 +197,19 @@ async def test_write_rejects_bad_bodies(shared_env: dict[str, str | None], scrat
         assert (await client.get(url)).status_code == 404
 
 
+class ReadsPostgres:
+    """What the postgres plugin declares: it reads secret/postgres."""
+
+    @hookimpl
+    def devstack_secret_services(self, host: Host) -> list[str]:
+        return ["postgres"]
+
+
 async def test_protected_secrets_cannot_be_written(shared_env: dict[str, str | None], root: hvac.Client) -> None:
     before = root.secrets.kv.v2.read_secret_version(
         path="postgres", mount_point="secret", raise_on_deleted_version=True
     )
-    async with running_app(env=shared_env) as (_app, client):
+    async with running_app(env=shared_env, plugins={"reads-postgres": ReadsPostgres()}) as (_app, client):
         response = await client.post("/examples/vault/secret/postgres", json={"password": "hijack"})
         assert response.status_code == 403
         assert (await response.get_json())["error"] == "ForbiddenError"

@@ -113,12 +113,19 @@ async def _wait_for(host: Host, name: str, expected: dict[str, str]) -> None:
 
 
 async def test_write_invalidates_provider_cache(shared_env: dict[str, str | None], scratch: str) -> None:
+    from devstack_vault import plugin
+
     async with running_app(env=shared_env) as (app, client):
         host = host_of(app)
-        assert await host.secrets(scratch) is None
+        # the provider's cache filled through the hook itself (host.secrets would protect the name)
+        assert await plugin.devstack_secrets(service=scratch, host=host) is None
         await client.post(f"/examples/vault/secret/{scratch}", json={"user": "new"})
-        assert await host.secrets(scratch) == {"user": "new"}
+        assert await plugin.devstack_secrets(service=scratch, host=host) == {"user": "new"}
         await client.post(f"/examples/vault/secret/{scratch}", json={"user": "newer"})
+        assert await plugin.devstack_secrets(service=scratch, host=host) == {"user": "newer"}
+        # once devstack itself reads it, it is no longer writable through the API
+        assert await host.secrets(scratch) == {"user": "newer"}
+        assert (await client.post(f"/examples/vault/secret/{scratch}", json={"user": "x"})).status_code == 403
         assert await host.secrets(scratch) == {"user": "newer"}
 
 

@@ -36,6 +36,11 @@ def devstack_settings() -> type[MongoSettings]:
 
 
 @hookimpl
+def devstack_secret_services(host: Host) -> list[str]:
+    return [host.settings(MongoSettings).secrets_service]
+
+
+@hookimpl
 def devstack_routes(host: Host) -> Blueprint:
     return build_blueprint(service_of(host))
 

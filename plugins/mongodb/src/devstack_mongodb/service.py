@@ -77,6 +77,7 @@ class MongoService:
         self._database_name = settings.database
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._first_attempt = asyncio.Event()  # set once the first setup attempt settled
         self._stopping = False
 
     @property
@@ -89,6 +90,7 @@ class MongoService:
         """Start the background setup; never waits for MongoDB or Vault."""
         if self._task is None:
             self._task = asyncio.create_task(self._set_up(), name="devstack-mongodb-setup")
+            self.host.opening(SERVICE, self._first_attempt)
 
     async def stop(self) -> None:
         """Stop the setup task and close the pool (bounded in time)."""
@@ -132,6 +134,8 @@ class MongoService:
                     "MongoDB setup failed; retrying",
                     extra={"error_type": type(exc).__name__, "retry_in_s": delay},
                 )
+            finally:
+                self._first_attempt.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 

@@ -31,6 +31,11 @@ def devstack_settings() -> type[MysqlSettings]:
 
 
 @hookimpl
+def devstack_secret_services(host: Host) -> list[str]:
+    return [SERVICE]
+
+
+@hookimpl
 def devstack_routes(host: Host) -> Blueprint:
     return build_blueprint(service_of(host))
 

@@ -138,6 +138,7 @@ class MysqlService:
     def start(self) -> None:
         """Open the pool in the background (returns at once)."""
         self._opener.start()
+        self.host.opening(SERVICE, self._opener.first_attempt)
 
     async def stop(self) -> None:
         """Stop trying to open the pool and close it, within the timeout."""

@@ -27,6 +27,11 @@ def devstack_settings() -> type[BaseSettings]:
 
 
 @hookimpl
+def devstack_secret_services(host: Host) -> list[str]:
+    return [host.settings(RabbitMQSettings).secrets_service]
+
+
+@hookimpl
 def devstack_routes(host: Host) -> Blueprint:
     return build_blueprint(service_of(host))
 

@@ -99,6 +99,7 @@ class RabbitMQService:
         self._declared: OrderedDict[str, None] = OrderedDict()
         self._connector: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._first_attempt = asyncio.Event()  # set once the first connection attempt settled
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,6 +108,7 @@ class RabbitMQService:
         framing.install()
         self.management = ManagementClient(self.settings.management_url, self.settings.management_timeout)
         self._connector = asyncio.create_task(self._connect_until_up(), name="devstack-rabbitmq-connect")
+        self.host.opening(SERVICE, self._first_attempt)
 
     async def stop(self) -> None:
         if self._connector is not None:
@@ -133,6 +135,7 @@ class RabbitMQService:
                 credentials = await self.resolve_credentials()
                 connection = await self._connect(credentials)
             except Exception as exc:  # noqa: BLE001 - any failure: retry later
+                self._first_attempt.set()
                 log.warning(
                     "rabbitmq connection attempt failed",
                     extra={"error_type": type(exc).__name__, "retry_in_s": delay},
@@ -143,6 +146,7 @@ class RabbitMQService:
             self.credentials = credentials
             self.channels = Pool(self._open_publish_channel, max_size=self.settings.channel_pool_size)
             self.connection = connection
+            self._first_attempt.set()
             log.info("rabbitmq connected", extra={"vhost": credentials.vhost})
             return
 

@@ -25,6 +25,14 @@ def devstack_settings() -> type[RedisSettings]:
 
 
 @hookimpl
+def devstack_secret_services(host: Host) -> list[str]:
+    """The cluster's secret and one per node (standalone Redis reads no secret)."""
+    settings = host.settings(RedisSettings)
+    cluster = settings.cluster_secret_service()
+    return [*([cluster] if cluster else []), *(node.name for node in settings.nodes)]
+
+
+@hookimpl
 def devstack_routes(host: Host) -> Blueprint:
     return build_blueprint(service_of(host))
 

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from devstack.api import Host, NotFound, fingerprint, invalid, validated
+from devstack.api import MASK, Host, NotFound, fingerprint, invalid, masked, masked_all, sensitive_name, validated
 from devstack.errors import ApiError
-from devstack_vault.masking import MASK, as_text, is_sensitive, masked
 from devstack_vault.service import SERVICE, Undecryptable, VaultService
 from devstack_vault.settings import VaultSettings
 
-SECRET_NOTE = "Values of keys containing 'password' or 'token' are masked"
+SECRET_NOTE = "Credentials (passwords, tokens, secrets, keys, URL passwords) are masked"
+MASKING_VERSION = 2  # in the cache keys: answers cached under an older masking policy are not served
 
 # Cached reads live in the shared cache under the plugin's namespace ("vault:") as
 # response:<secret>:secret:<store> and response:<secret>:key:<key>:<store>. <store> says
-# which KV store answered (Vault address and mount), so that instances pointed at another
-# Vault never serve these reads; it comes last, so that a write drops every cached read
-# of the secret, whichever instance and store cached it, with one prefix.
+# which KV store answered (Vault address and mount) under which masking policy, so that
+# instances pointed at another Vault never serve these reads; it comes last, so that a
+# write drops every cached read of the secret, whichever instance and store cached it,
+# with one prefix.
 
 
 def store_of(settings: VaultSettings) -> str:
-    return fingerprint({"addr": settings.addr.rstrip("/"), "kv_mount": settings.kv_mount})
+    return fingerprint({"addr": settings.addr.rstrip("/"), "kv_mount": settings.kv_mount, "masking": MASKING_VERSION})
 
 
 def secret_cache_prefix(service_name: str) -> str:
@@ -40,6 +43,18 @@ def key_cache_key(service_name: str, key: str, store: str) -> str:
 class Forbidden(ApiError):
     status_code = 403
     error = "ForbiddenError"
+
+
+def as_text(value: Any) -> str:
+    """A secret value as text (KV v2 may hold any JSON value; devstack writes strings)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def shown(data: Mapping[str, Any], hide_all: bool) -> dict[str, Any]:
+    """A secret's data as answered: every value hidden for a protected secret, else the
+    credentials in it (by name, at any depth, URL passwords) masked."""
+    result: dict[str, Any] = masked_all(data) if hide_all else masked(data)
+    return result
 
 
 def cached_response(body: Any, age: float | None) -> Response:
@@ -71,6 +86,10 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
     cache = host.cache_for(SERVICE)
     store = store_of(settings)
 
+    def is_protected(name: str) -> bool:
+        """A secret devstack itself reads (host.protected_secrets) or VAULT_PROTECTED_SECRETS names."""
+        return name in host.protected_secrets() or name in settings.protected_secrets
+
     @blueprint.get("/examples/vault/secret/<service_name>")
     async def read_secret(service_name: str) -> Response:
         name = validated().path["service_name"]
@@ -79,9 +98,11 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
             data = await service.read_secret(name)
             if data is None:
                 raise secret_not_found(name)
-            return {"service": name, "data": masked(data), "note": SECRET_NOTE}
+            return {"service": name, "data": shown(data, is_protected(name)), "note": SECRET_NOTE}
 
         body, age = await cache.cached_json(secret_cache_key(name, store), settings.response_cache_ttl, produce)
+        if is_protected(name):  # it may have become protected after the answer was cached
+            body = {**body, "data": masked_all(body["data"])}
         return cached_response(body, age)
 
     @blueprint.get("/examples/vault/secret/<service_name>/<key>")
@@ -95,21 +116,22 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
                 raise secret_not_found(name, wanted)
             if wanted not in data:
                 raise key_not_found(name, wanted)
-            value = MASK if is_sensitive(wanted) else as_text(data[wanted])
+            hidden = is_protected(name) or sensitive_name(wanted)
+            value = MASK if hidden else as_text(masked(data[wanted]))
             return {"service": name, "key": wanted, "value": value, "note": SECRET_NOTE}
 
         cache_key = key_cache_key(name, wanted, store)
         body, age = await cache.cached_json(cache_key, settings.response_cache_ttl, produce)
+        if is_protected(name):
+            body = {**body, "value": MASK}
         return cached_response(body, age)
 
     @blueprint.post("/examples/vault/secret/<service_name>")
     async def write_secret(service_name: str) -> Response:
         request = validated()
         name = request.path["service_name"]
-        if name in settings.protected_secrets:
-            raise Forbidden(f"Secret '{name}' holds service credentials and cannot be written through the API")
-        if name == host.core_settings.api_keys_secret:  # every instance reads its API keys from it
-            raise Forbidden(f"Secret '{name}' holds the API keys and cannot be written through the API")
+        if is_protected(name):
+            raise Forbidden(f"Secret '{name}' holds credentials devstack reads and cannot be written through the API")
         version = await service.write_secret(name, dict(request.body))
         await cache.invalidate(prefix=secret_cache_prefix(name))
         return jsonify({"service": name, "version": version})
@@ -122,7 +144,12 @@ def build_blueprint(host: Host, service: VaultService) -> Blueprint:
         if found is None:
             raise NotFound(f"Version {number} of secret '{name}' not found")
         return jsonify(
-            {"service": name, "version": found.version, "data": masked(found.data), "created_time": found.created_time}
+            {
+                "service": name,
+                "version": found.version,
+                "data": shown(found.data, is_protected(name)),
+                "created_time": found.created_time,
+            }
         )
 
     @blueprint.post("/examples/vault/transit/encrypt")

@@ -25,8 +25,6 @@ HostList = Annotated[list[Annotated[str, Field(pattern=HOST_PATTERN)]], NoDecode
 IpList = Annotated[list[Annotated[str, Field(pattern=IP_PATTERN)]], NoDecode, BeforeValidator(split_csv)]
 NameList = Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], NoDecode, BeforeValidator(split_csv)]
 
-PROTECTED_BY_DEFAULT = ["postgres", "mysql", "mongodb", "redis-1", "redis-2", "redis-3", "rabbitmq"]
-
 
 class VaultSettings(BaseSettings):
     """Vault (or OpenBao) connection, authentication and engine settings (env prefix ``VAULT_``)."""
@@ -51,8 +49,8 @@ class VaultSettings(BaseSettings):
         300.0, ge=0, description="Seconds secret reads are cached in the shared cache (0: not cached)"
     )
     protected_secrets: NameList = Field(
-        default_factory=lambda: list(PROTECTED_BY_DEFAULT),
-        description="Secrets the write endpoint refuses (the credentials other plugins use)",
+        default_factory=list,
+        description="More secrets the write endpoint refuses, besides those devstack reads (host.protected_secrets)",
     )
 
     transit_mount: str = Field("transit", pattern=MOUNT_PATTERN, description="Mount path of the transit engine")
