@@ -27,6 +27,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 from limits import parse as parse_limit
 
+from devstack.admission import AllowedHosts
 from devstack.testing import ServerProcess
 from tests.deploy_support import (
     BASE,
@@ -138,6 +139,19 @@ def test_probes_and_ports_are_the_apps(rendered: list[Manifest], app: AppUnderCo
     assert main["readinessProbe"]["timeoutSeconds"] > slowest, f"a readiness probe runs every check ({slowest} s)"
     startup_budget = main["startupProbe"]["periodSeconds"] * main["startupProbe"]["failureThreshold"]
     assert startup_budget >= 2 * MEASURED["startup"]["ready_s"], "startup took longer than half the budget"
+
+
+def test_the_hosts_probes_scrapes_and_the_service_use_are_served(rendered: list[Manifest], app: AppUnderConfig) -> None:
+    """The kubelet's probes and Prometheus's pod scrapes send the pod's IP as Host,
+    in-cluster clients the Service's DNS names: the app's Host check must serve them all
+    (and still refuse a name nobody gave it)."""
+    hosts = AllowedHosts(app.core.allowed_hosts, app.core.host)
+    service = one(rendered, "Service")["metadata"]["name"]
+    port = app.core.port
+    pod_and_service = (f"10.42.0.17:{port}", f"[fd00::17]:{port}", f"{service}:{port}", f"{service}.default.svc")
+    for host in (*pod_and_service, "localhost"):
+        assert hosts.serves(host), f"{host} would be refused with 400 (DEVSTACK_ALLOWED_HOSTS)"
+    assert not hosts.serves("attacker.example")
 
 
 def test_service_and_prometheus_annotations_point_at_the_app(rendered: list[Manifest], app: AppUnderConfig) -> None:

@@ -121,3 +121,12 @@ def test_host_names_are_parsed_strictly() -> None:
     assert not hosts.serves("0.0.0.0:8001"), "a wildcard bind address is no name clients use"
     assert hosts.serves(None), "HTTP/1.0 without Host (health checkers) is served"
     assert bounded("x" * 1000) == "x" * 61 + "..."
+
+
+def test_ip_serves_any_address_literal_and_no_name() -> None:
+    hosts = AllowedHosts(["localhost", "ip"], "0.0.0.0")
+    for served in ("10.42.0.17:8001", "[fd00::17]:8001", "fd00::17", "192.168.1.5", "localhost:8001"):
+        assert hosts.serves(served), served
+    for refused in ("10.42.0.17.nip.io", "attacker.example", "0x7f000001", "127.1"):
+        assert not hosts.serves(refused), refused
+    assert not AllowedHosts(["localhost"], "0.0.0.0").serves("10.42.0.17:8001")

@@ -9,7 +9,10 @@ Without it a web page can read the API through DNS rebinding (a name the attacke
 controls, resolved to 127.0.0.1) while API keys are off, the default. Served names are
 ``DEVSTACK_ALLOWED_HOSTS`` (default ``localhost``, ``127.0.0.1``, ``::1``) and the bound
 address ``DEVSTACK_HOST`` (unless it is a wildcard such as ``0.0.0.0``), on any port;
-``.example.com`` serves that name and its subdomains; ``*`` serves any name.
+``.example.com`` serves that name and its subdomains; ``ip`` serves any IP address
+literal (DNS rebinding needs a name: a page that reaches the server by an address it
+names itself is no rebinding; orchestrators' probes and scrapers send the pod's address);
+``*`` serves any name.
 
 A request without a Host (HTTP/1.0 health checkers; HTTP/1.1 requires one and the HTTP
 server refuses a request without it) is served: browsers always send one. Behind a proxy
@@ -20,6 +23,7 @@ name in it must be served (the proxy's own ``Host`` is not checked). From any ot
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -57,11 +61,20 @@ def host_name(value: str) -> str | None:
     return name if NAME.fullmatch(name) else None
 
 
+def is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class AllowedHosts:
     """Whether a Host (or X-Forwarded-Host) value names a served host."""
 
     def __init__(self, names: list[str], bound_address: str) -> None:
         self.any = "*" in names
+        self.ip_literals = "ip" in names  # any IP address literal (see the module docstring)
         self.exact: set[str] = set()
         self.domains: set[str] = set()  # ".example.com": example.com and its subdomains
         for entry in names:
@@ -80,7 +93,9 @@ class AllowedHosts:
             return True
         name = host_name(value)
         served = name is not None and (
-            name in self.exact or any(name == domain or name.endswith("." + domain) for domain in self.domains)
+            name in self.exact
+            or any(name == domain or name.endswith("." + domain) for domain in self.domains)
+            or (self.ip_literals and is_ip_literal(name))
         )
         if served and len(self._accepted) < ACCEPTED_CACHE_SIZE:
             self._accepted.add(value)

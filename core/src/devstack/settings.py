@@ -117,7 +117,8 @@ class CoreSettings(BaseSettings):
     )
     allowed_hosts: CsvList = Field(
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
-        description="Host header names served (any port; .example.com: it and its subdomains; * any); "
+        description="Host header names served (any port; .example.com: it and its subdomains; "
+        "ip: any IP address; * any); "
         "the bound address DEVSTACK_HOST is served too",
     )
 
