@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,18 @@ JSON = "application/json"
 HEALTH_OK = b'{"status":"ok"}\n'
 HEALTH_ALIVE = b'{"status":"alive"}\n'
 
-DOC_ASSETS = {
-    "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
-    "swagger-ui-standalone-preset.js": "swagger-ui-dist/swagger-ui-standalone-preset.js",
-    "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
-    "favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
-    "redoc.standalone.js": "redoc/bundles/redoc.standalone.js",
-}
+# The Swagger UI 5 and ReDoc bundles, vendored from the npm registry with their licences
+# (docs_assets/VERSIONS.txt; refreshed by scripts/refresh-docs-assets.sh). Only these are served.
+DOC_ASSETS_DIR = Path(__file__).with_name("docs_assets")
+DOC_ASSETS = frozenset(
+    {
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+        "favicon-32x32.png",
+        "redoc.standalone.js",
+    }
+)
 
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>devstack API</title>
@@ -40,7 +43,8 @@ SWAGGER_PAGE = """<!doctype html>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
 <script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
-presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout"});</script>
+presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout",
+validatorUrl: null});</script>
 </body></html>
 """
 
@@ -50,18 +54,6 @@ REDOC_PAGE = """<!doctype html>
 <body><redoc spec-url="/openapi.json"></redoc>
 <script src="/docs/assets/redoc.standalone.js"></script></body></html>
 """
-
-
-@cache
-def assets_root() -> Path:
-    """Where the Swagger UI 5 and ReDoc bundles of drf-spectacular-sidecar live.
-
-    Found without importing the package (its ``__init__`` imports Django).
-    """
-    spec = importlib.util.find_spec("drf_spectacular_sidecar")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("drf-spectacular-sidecar is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "static" / "drf_spectacular_sidecar"
 
 
 def deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
@@ -234,9 +226,8 @@ def install(app: Quart) -> None:
 
     @route("/docs/assets/<filename>")
     async def doc_asset(filename: str) -> Response:
-        relative = DOC_ASSETS.get(filename)
-        if relative is None:
+        if filename not in DOC_ASSETS:
             raise NotFound("No such documentation asset")
-        response = await send_file(assets_root() / relative)
+        response = await send_file(DOC_ASSETS_DIR / filename)
         response.cache_control.max_age = 86400
         return response
