@@ -581,8 +581,11 @@ def problems_with(probe: Probe, raw: bytes) -> list[str]:
         return [*found, "no HTTP answer"]
     if status >= 500:
         return [*found, f"{status}: {body[:300]!r}"]
-    if probe.transport and status in TRANSPORT_STATUSES and not body:
-        return found  # Hypercorn's own refusal of a request that is not HTTP/1.1
+    if (probe.transport or probe.half_close) and status in TRANSPORT_STATUSES and not body:
+        # Hypercorn's own refusal of a request that is not HTTP/1.1, or of one whose client
+        # hung up mid-body (depending on timing it sees the end of the stream before the
+        # application reads the body): nobody is left to read an envelope
+        return found
     if 200 <= status < 300:
         if status not in documented_2xx(probe) and probe.path:
             found.append(f"{status} is not a documented answer of {probe.method} {probe.path}")
