@@ -6,6 +6,7 @@ plugins/redis/tests and tests/test_shared_cache_keys.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -119,6 +120,31 @@ async def test_cache_for_namespaces_every_key_by_its_owner() -> None:
         assert await cache.get("core:item:3") is not None  # another owner's keys are not touched
         await owned.invalidate("answer")
         assert await cache.get("alpha:answer") is None
+
+
+@pytest.mark.parametrize("ttl", [30, 0])
+async def test_concurrent_misses_of_one_key_share_one_production(ttl: float) -> None:
+    """No stampede: callers that miss while the value is being produced get that value;
+    a failed production reaches every waiter, and the next miss tries again."""
+    owned = OwnedCache("alpha", MemoryCache)
+    productions = []
+
+    async def produce() -> dict[str, int]:
+        productions.append(1)
+        await asyncio.sleep(0.05)
+        if len(productions) == 2:
+            raise RuntimeError("backend down")
+        return {"n": len(productions)}
+
+    answers = await asyncio.gather(*(owned.cached_json("answer", ttl, produce) for _ in range(20)))
+    assert [value for value, _ in answers] == [{"n": 1}] * 20
+    assert len(productions) == 1
+    await owned.invalidate("answer")
+    misses = (owned.cached_json("answer", ttl, produce) for _ in range(5))
+    failures = await asyncio.gather(*misses, return_exceptions=True)
+    assert all(isinstance(failure, RuntimeError) for failure in failures)
+    assert len(productions) == 2
+    assert (await owned.cached_json("answer", ttl, produce))[0] == {"n": 3}
 
 
 async def test_cache_for_refuses_owners_that_are_not_core_or_a_plugin() -> None:

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
+from devstack.single_flight import SingleFlight
+
 CORE_OWNER = "core"
 """The owner name of core's own routes, checks and cache keys."""
 
@@ -114,6 +116,7 @@ class OwnedCache:
         self.owner = owner
         self.namespace = f"{owner}:"
         self._backend = backend
+        self._misses: SingleFlight[tuple[Any, float | None]] = SingleFlight()
 
     def key(self, key: str) -> str:
         """The key as stored in the backend (before the backend's own prefix)."""
@@ -124,20 +127,40 @@ class OwnedCache:
     ) -> tuple[Any, float | None]:
         """A JSON value from the shared cache, produced and stored on a miss.
 
-        Returns ``(value, age_seconds)``; age is None on a miss. ``ttl`` 0 stores nothing.
+        Returns ``(value, age_seconds)``; age is None on a miss. ``ttl`` 0 stores (and reads)
+        nothing. Concurrent misses of one key in this process share one ``produce``, so a
+        cold key costs one production however many callers arrive (no stampede).
         """
-        backend = self._backend()
+        stored_key = self.key(key)
+        if ttl > 0:
+            found = await self._read(stored_key)
+            if found is not None:
+                return found
+        return await self._misses.run(stored_key, lambda: self._produce_and_store(stored_key, ttl, produce))
+
+    async def _read(self, stored_key: str) -> tuple[Any, float] | None:
         try:
-            raw = await backend.get(self.key(key))
+            raw = await self._backend().get(stored_key)
         except CacheUnavailable:
-            raw = None
-        if raw is not None:
-            stored = json.loads(raw)
-            return stored["value"], max(0.0, time.time() - stored["at"])
+            return None
+        if raw is None:
+            return None
+        stored = json.loads(raw)
+        return stored["value"], max(0.0, time.time() - stored["at"])
+
+    async def _produce_and_store(
+        self, stored_key: str, ttl: float, produce: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, float | None]:
+        if ttl > 0:
+            # read again: a caller whose read missed just before the last flight stored
+            # its value must not start a second production in the same cache period
+            found = await self._read(stored_key)
+            if found is not None:
+                return found
         value = await produce()
         if ttl > 0:
             try:
-                await backend.set(self.key(key), json.dumps({"at": time.time(), "value": value}).encode(), ttl)
+                await self._backend().set(stored_key, json.dumps({"at": time.time(), "value": value}).encode(), ttl)
             except CacheUnavailable:
                 pass
         return value, None

@@ -198,8 +198,10 @@ def install(app: Quart) -> None:
     async def health_all() -> Response:
         if not health_key:
             health_key.append(health_all_key(state))
-        body, age = await core_cache.cached_json(health_key[0], state.settings.health_cache_ttl, state.health.run_all)
-        response = jsonify(body)
+        body, age = await core_cache.cached_json(
+            health_key[0], state.settings.health_cache_ttl, state.health.run_all_shared
+        )
+        response = json_response(body)
         response.headers["X-Cache"] = "MISS" if age is None else "HIT"
         response.headers["Age"] = str(int(age or 0))
         return response

@@ -10,6 +10,7 @@ from typing import Any
 from devstack.api import HealthBody, HealthCheck
 from devstack.breakers import Breakers
 from devstack.metrics import CoreMetrics
+from devstack.single_flight import SingleFlight
 
 log = logging.getLogger("devstack.health")
 
@@ -22,7 +23,7 @@ class HealthChecks:
         self.owners: dict[str, str] = {}
         self._metrics = metrics
         self._breakers = breakers
-        self._shared_run: asyncio.Future[dict[str, Any]] | None = None
+        self._rounds: SingleFlight[dict[str, Any]] = SingleFlight()
 
     def add(self, owner: str, check: HealthCheck) -> None:
         if check.name in self.checks:
@@ -61,17 +62,9 @@ class HealthChecks:
         return {"status": "healthy" if healthy else "degraded", "services": services}
 
     async def run_all_shared(self) -> dict[str, Any]:
-        """``run_all``, joined by every caller that comes while it runs (/health/ready:
-        probes are not rate limited, so a crowd of callers costs one round, not one each)."""
-        if self._shared_run is None:
-            self._shared_run = asyncio.ensure_future(self.run_all())
-            self._shared_run.add_done_callback(self._shared_run_done)
-        return await asyncio.shield(self._shared_run)
-
-    def _shared_run_done(self, done: asyncio.Future[dict[str, Any]]) -> None:
-        self._shared_run = None
-        if not done.cancelled():
-            done.exception()  # retrieved: every caller got it
+        """``run_all``, joined by every caller that comes while it runs (/health/ready and
+        cache misses of /health/all: a crowd of callers costs one round, not one each)."""
+        return await self._rounds.run("all", self.run_all)
 
     def critical_failures(self, result: dict[str, Any]) -> list[str]:
         return sorted(
