@@ -1,9 +1,21 @@
 """The public API for plugins: everything a plugin imports from core is here.
 
-A plugin needs ``devstack.hookimpl`` to mark its hooks, the types below, the exceptions
-of ``devstack.errors`` and devstack's masking policy (``sensitive_name``, ``masked``,
-``masked_all``, ``mask_text``, ``MASK``: see ``devstack.masking``). It never imports
-other core modules.
+A plugin imports ``devstack.hookimpl`` (to mark its hooks) and this module, nothing else
+of core; a lint contract (``lint-imports``, see the workspace pyproject) fails CI when a
+plugin imports any other core module. Here:
+
+- the hook types: ``Host`` (passed to every hook), ``HealthCheck``, ``TlsMaterial``,
+  ``CacheBackend``;
+- the error answers (``ApiError`` and its subclasses, ``invalid``): raise them from a
+  route and core renders the JSON envelope;
+- the request's validated inputs (``validated()``) and the health body (``health_body``);
+- the backend kit: ``BackgroundOpener`` (open a client in the background with backoff),
+  ``PoolCallMetrics`` (calls, durations, pool size), the shared cache types;
+- devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
+  ``MASK``).
+
+Plugin state (pools, clients) is kept with ``host.state(Type, create)``; a breaker's state
+with ``host.breaker_state(service)``; the default backend timeout is ``host.backend_timeout``.
 """
 
 from __future__ import annotations
@@ -19,14 +31,21 @@ from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCac
 from devstack.errors import (
     ApiError,
     BadRequest,
+    InternalServerError,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
     invalid,
 )
 from devstack.host import Host
 from devstack.masking import MASK, mask_text, masked, masked_all, sensitive_name
+from devstack.opener import BackgroundOpener
+from devstack.pool_metrics import PoolCallMetrics
 
 HealthBody = dict[str, Any]
 Probe = Callable[[], Awaitable[HealthBody]]
@@ -87,19 +106,26 @@ def health_body(status: bool, **fields: Any) -> HealthBody:
 __all__ = [
     "MASK",
     "ApiError",
+    "BackgroundOpener",
     "BadRequest",
     "CacheBackend",
     "CacheUnavailable",
     "HealthBody",
     "HealthCheck",
     "Host",
+    "InternalServerError",
     "MemoryCache",
+    "MethodNotAllowed",
     "NotFound",
     "OwnedCache",
     "PayloadTooLarge",
+    "PoolCallMetrics",
     "Probe",
     "ServiceUnavailable",
     "TlsMaterial",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
     "ValidatedRequest",
     "ValidationFailed",
     "fingerprint",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from devstack.settings import CoreSettings, new_instance_id
 log = logging.getLogger("devstack.host")
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+StateT = TypeVar("StateT")
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
 MAX_SECRET_NAMES = 1024
@@ -39,8 +40,7 @@ class Host:
         self.instance_id = core_settings.instance_id or new_instance_id()
         """This instance's identity in shared state (``DEVSTACK_INSTANCE_ID`` or generated)."""
         self.breakers = Breakers(core_settings.breaker_failure_threshold, core_settings.breaker_reset_timeout)
-        self.extensions: dict[str, Any] = {}
-        """Per-application state of plugins, keyed by plugin name (pools, clients, collectors)."""
+        self._states: dict[type, Any] = {}
         self._secret_names: set[str] = set()
         self._openings: dict[str, asyncio.Event] = {}
         if core_settings.api_keys_secret:
@@ -54,6 +54,26 @@ class Host:
             instance = model()
             self._settings[model] = instance
         return instance  # type: ignore[return-value]
+
+    # plugin state -----------------------------------------------------------------------
+    def state(self, kind: type[StateT], create: Callable[[], StateT] | None = None) -> StateT:
+        """This application's one object of type ``kind`` (a plugin's service: pools,
+        clients, collectors), made by ``create()`` on first use.
+
+        ``host.state(PostgresService, lambda: PostgresService(host))`` in every hook of the
+        plugin returns the same object for one application, a new one for another
+        application (each test app, each worker). Without ``create`` a missing state
+        raises ``LookupError`` naming the type.
+        """
+        value = self._states.get(kind)
+        if value is None:
+            if create is None:
+                raise LookupError(f"no {kind.__qualname__} state in this application")
+            value = create()
+            if not isinstance(value, kind):
+                raise TypeError(f"state for {kind.__qualname__} is a {type(value).__qualname__}")
+            self._states[kind] = value
+        return value  # type: ignore[no-any-return]
 
     # secrets --------------------------------------------------------------------------
     async def secrets(self, service: str) -> dict[str, str] | None:
@@ -124,6 +144,15 @@ class Host:
         """
         async with self.breakers.guard(service, timeout or self.core_settings.backend_timeout):
             yield
+
+    def breaker_state(self, service: str) -> str:
+        """The state of ``service``'s circuit breaker: ``closed``, ``opened`` or ``half-opened``."""
+        return self.breakers.state(service)
+
+    @property
+    def backend_timeout(self) -> float:
+        """Seconds :meth:`backend` allows a call by default (``DEVSTACK_BACKEND_TIMEOUT``)."""
+        return self.core_settings.backend_timeout
 
     @staticmethod
     def request_id() -> str | None:

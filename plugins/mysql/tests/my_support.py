@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from quart.testing import QuartClient
 
 from devstack import hookimpl
-from devstack.errors import ServiceUnavailable
+from devstack.api import ServiceUnavailable
 
 
 def require_env(name: str) -> str:

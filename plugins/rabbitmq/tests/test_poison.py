@@ -104,7 +104,7 @@ async def test_deep_publish_bodies_never_5xx_nor_open_the_breaker(
             else:
                 published += 1
                 assert raw.startswith(b'{"queue":') and raw.endswith(b'"action":"published"}\n')
-    assert host_of(app).breakers.state("rabbitmq") == "closed"
+    assert host_of(app).breaker_state("rabbitmq") == "closed"
 
     status, raw = await publish_raw(client, queue_name, b'{"after": true}')
     assert status == 200, raw
@@ -127,7 +127,7 @@ async def test_a_body_the_encoder_refuses_is_a_422_outside_the_breaker(
             with pytest.raises(ValidationFailed) as refused:
                 await handler()
         assert refused.value.status_code == 422
-    assert host_of(app).breakers.state("rabbitmq") == "closed"
+    assert host_of(app).breaker_state("rabbitmq") == "closed"
     with pytest.raises(ValidationFailed):
         encode_payload(deep)
 
@@ -228,7 +228,7 @@ async def test_undecodable_properties_neither_break_the_connection_nor_get_lost(
         (4, "routed", None, None),
     ]
     assert await broker_count(settings, queue_name) == 0
-    assert host_of(app).breakers.state("rabbitmq") == "closed"
+    assert host_of(app).breaker_state("rabbitmq") == "closed"
     status, raw = await publish_raw(client, queue_name, b'{"still": "connected"}')
     assert status == 200, raw
     assert [m["payload"] for m in await consume_all(client, queue_name)] == [{"still": "connected"}]

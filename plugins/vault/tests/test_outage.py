@@ -11,7 +11,7 @@ from conftest import SEEDED, vault_env
 from devstack_vault import plugin
 from helpers import eventually, metric, vault_service
 
-from devstack.errors import ServiceUnavailable
+from devstack.api import ServiceUnavailable
 from devstack.testing import host_of, running_app
 
 

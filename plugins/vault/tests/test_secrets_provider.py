@@ -11,7 +11,7 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import Host
-from devstack.errors import ServiceUnavailable
+from devstack.api import ServiceUnavailable
 from devstack.testing import host_of, running_app
 
 CONSUMER_CONTRACT: dict[str, Any] = {

@@ -18,16 +18,10 @@ from devstack_mongodb.routes import build_blueprint
 from devstack_mongodb.service import SERVICE, MongoService
 from devstack_mongodb.settings import MongoSettings
 
-PLUGIN = "mongodb"
-
 
 def service_of(host: Host) -> MongoService:
     """The application's one service (created by the first hook that needs it)."""
-    service = host.extensions.get(PLUGIN)
-    if not isinstance(service, MongoService):
-        service = MongoService(host, host.settings(MongoSettings))
-        host.extensions[PLUGIN] = service
-    return service
+    return host.state(MongoService, lambda: MongoService(host, host.settings(MongoSettings)))
 
 
 @hookimpl

@@ -19,10 +19,7 @@ from devstack_mysql.settings import MysqlSettings
 
 def service_of(host: Host) -> MysqlService:
     """This application's service, created on first use."""
-    service = host.extensions.get(SERVICE)
-    if not isinstance(service, MysqlService):
-        service = host.extensions[SERVICE] = MysqlService(host)
-    return service
+    return host.state(MysqlService, lambda: MysqlService(host))
 
 
 @hookimpl

@@ -20,9 +20,7 @@ from typing import Any
 
 import aiomysql
 
-from devstack.api import HealthBody, Host, ServiceUnavailable, health_body
-from devstack.opener import BackgroundOpener
-from devstack.pool_metrics import PoolCallMetrics
+from devstack.api import BackgroundOpener, HealthBody, Host, PoolCallMetrics, ServiceUnavailable, health_body
 from devstack_mysql.settings import MysqlSettings
 
 log = logging.getLogger("devstack_mysql")

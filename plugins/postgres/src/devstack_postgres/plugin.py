@@ -19,10 +19,7 @@ from devstack_postgres.settings import PostgresSettings
 
 def service_of(host: Host) -> PostgresService:
     """This application's service, created on first use."""
-    service = host.extensions.get(SERVICE)
-    if not isinstance(service, PostgresService):
-        service = host.extensions[SERVICE] = PostgresService(host)
-    return service
+    return host.state(PostgresService, lambda: PostgresService(host))
 
 
 @hookimpl

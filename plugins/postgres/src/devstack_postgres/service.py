@@ -18,9 +18,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from devstack.api import HealthBody, Host, ServiceUnavailable, health_body
-from devstack.opener import BackgroundOpener
-from devstack.pool_metrics import PoolCallMetrics
+from devstack.api import BackgroundOpener, HealthBody, Host, PoolCallMetrics, ServiceUnavailable, health_body
 from devstack_postgres.settings import PostgresSettings
 from devstack_postgres.statements import COUNT, INSERT, PAGE, PAGE_VALUE_BYTES, SCHEMA
 

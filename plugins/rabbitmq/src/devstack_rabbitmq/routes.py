@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, jsonify
 
-from devstack.api import validated
-from devstack.errors import BadRequest
+from devstack.api import BadRequest, validated
 from devstack_rabbitmq.messages import consume_answer, encode_payload, publish_answer
 from devstack_rabbitmq.service import MANAGEMENT_SERVICE, SERVICE, RabbitMQService
 
@@ -53,7 +52,7 @@ def build_blueprint(service: RabbitMQService) -> Blueprint:
         queue: str = inputs.path["queue_name"]
         limit: int = inputs.query["max"]
         wait_ms: int = inputs.query["wait_ms"]
-        timeout = host.core_settings.backend_timeout + wait_ms / 1000
+        timeout = host.backend_timeout + wait_ms / 1000
         async with host.backend(SERVICE, timeout=timeout):
             messages = await service.consume(queue, limit, wait_ms)
         # Rendered before the acknowledgement, so the answer cannot fail after it.

@@ -44,8 +44,7 @@ from aiormq.exceptions import (
     PublishError,
 )
 
-from devstack.api import HealthBody, Host, health_body
-from devstack.errors import ApiError, NotFound, ServiceUnavailable
+from devstack.api import ApiError, HealthBody, Host, NotFound, ServiceUnavailable, health_body
 from devstack_rabbitmq import framing, logfilter
 from devstack_rabbitmq.consuming import Batch, acknowledge, give_back, take
 from devstack_rabbitmq.management import ManagementClient
@@ -400,9 +399,5 @@ class RabbitMQService:
 
 
 def service_of(host: Host) -> RabbitMQService:
-    """The application's one service object (kept in ``host.extensions``)."""
-    service = host.extensions.get(SERVICE)
-    if not isinstance(service, RabbitMQService):
-        service = RabbitMQService(host)
-        host.extensions[SERVICE] = service
-    return service
+    """The application's one service object (``host.state``)."""
+    return host.state(RabbitMQService, lambda: RabbitMQService(host))

@@ -51,7 +51,7 @@ class Clients:
 
 
 class RedisService:
-    """The plugin's state for one application (``host.extensions["redis"]``)."""
+    """The plugin's state for one application (``host.state(RedisService)``)."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -212,8 +212,4 @@ async def raw_command(client: Redis, *args: str) -> Any:
 
 def service_of(host: Host) -> RedisService:
     """The application's RedisService, created on first use."""
-    service = host.extensions.get(SERVICE)
-    if not isinstance(service, RedisService):
-        service = RedisService(host)
-        host.extensions[SERVICE] = service
-    return service
+    return host.state(RedisService, lambda: RedisService(host))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from devstack.errors import ApiError
+from devstack.api import ApiError
 from devstack_vault.service import VaultService
 
 log = logging.getLogger("devstack_vault.background")

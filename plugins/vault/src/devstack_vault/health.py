@@ -17,7 +17,7 @@ def health_check(service: VaultService) -> HealthCheck:
         details: dict[str, Any] = {
             "auth_method": service.auth.method,
             "authenticated": service.auth.authenticated,
-            "circuit_breaker": service.host.breakers.state(SERVICE),
+            "circuit_breaker": service.host.breaker_state(SERVICE),
         }
         try:
             async with asyncio.timeout(service.settings.timeout):

@@ -21,27 +21,14 @@ from devstack_vault.service import SERVICE, VaultService
 from devstack_vault.settings import VaultSettings
 from devstack_vault.tls import issue_tls_material
 
-EXTENSION = "vault"
-
 
 def service_of(host: Host) -> VaultService:
     """The application's VaultService (created by the first hook that needs it)."""
-    service = host.extensions.get(EXTENSION)
-    if service is None:
-        service = VaultService(host, host.settings(VaultSettings))
-        host.extensions[EXTENSION] = service
-    assert isinstance(service, VaultService)
-    return service
+    return host.state(VaultService, lambda: VaultService(host, host.settings(VaultSettings)))
 
 
 def background_of(host: Host) -> Background:
-    key = f"{EXTENSION}.background"
-    background = host.extensions.get(key)
-    if background is None:
-        background = Background(service_of(host))
-        host.extensions[key] = background
-    assert isinstance(background, Background)
-    return background
+    return host.state(Background, lambda: Background(service_of(host)))
 
 
 @hookimpl

@@ -8,8 +8,18 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from devstack.api import MASK, Host, NotFound, fingerprint, invalid, masked, masked_all, sensitive_name, validated
-from devstack.errors import ApiError
+from devstack.api import (
+    MASK,
+    ApiError,
+    Host,
+    NotFound,
+    fingerprint,
+    invalid,
+    masked,
+    masked_all,
+    sensitive_name,
+    validated,
+)
 from devstack_vault.service import SERVICE, Undecryptable, VaultService
 from devstack_vault.settings import VaultSettings
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from devstack.errors import ApiError
+from devstack.api import ApiError
 from devstack_vault.metrics import VaultMetrics
 
 log = logging.getLogger("devstack_vault.secrets")

@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 import hvac
 from hvac import exceptions as hvac_errors
 
-from devstack.api import Host
-from devstack.errors import ApiError
+from devstack.api import ApiError, Host
 from devstack_vault.auth import TokenKeeper
 from devstack_vault.metrics import VaultMetrics
 from devstack_vault.names import safe_name
