@@ -10,7 +10,8 @@ plugin imports any other core module. Here:
   route and core renders the JSON envelope;
 - the request's validated inputs (``validated()``) and the health body (``health_body``);
 - the backend kit: ``BackgroundOpener`` (open a client in the background with backoff),
-  ``PoolCallMetrics`` (calls, durations, pool size), the shared cache types;
+  ``OperationMetrics`` (the one metrics scheme: ``<plugin>_operations_total{operation,result}``,
+  ``<plugin>_operation_duration_seconds``, ``<plugin>_pool_size``), the shared cache types;
 - devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
   ``MASK``).
 
@@ -45,6 +46,7 @@ from devstack.errors import (
 from devstack.host import Host
 from devstack.masking import MASK, mask_text, masked, masked_all, sensitive_name
 from devstack.opener import BackgroundOpener
+from devstack.operation_metrics import OperationMetrics
 from devstack.pool_metrics import PoolCallMetrics
 
 HealthBody = dict[str, Any]
@@ -117,6 +119,7 @@ __all__ = [
     "MemoryCache",
     "MethodNotAllowed",
     "NotFound",
+    "OperationMetrics",
     "OwnedCache",
     "PayloadTooLarge",
     "PoolCallMetrics",
