@@ -10,8 +10,7 @@ from helpers import metric
 from quart import Blueprint, jsonify
 
 from devstack import hookimpl
-from devstack.api import Host
-from devstack.api import ServiceUnavailable
+from devstack.api import Host, ServiceUnavailable
 from devstack.testing import host_of, running_app
 
 CONSUMER_CONTRACT: dict[str, Any] = {
