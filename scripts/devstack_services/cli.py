@@ -43,6 +43,7 @@ Private instances (the tool's own tests use these; the shared services are untou
                                 RABBITMQ_MANAGEMENT, VAULT, MONGODB;
                                 DEVSTACK_SERVICES_REDIS_CLUSTER_PORTS=7001,7002,7003
   DEVSTACK_SERVICES_VENV        the tooling venv (default .services-venv)
+  DEVSTACK_SERVICES_LOCK_TIMEOUT seconds an up/down waits for another one (default 300)
 """
 
 Step = Callable[[Config], None]
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "status":
             cmd_status(cfg)
         else:
-            with locked(cfg.run):
+            with locked(cfg.run, cfg.lock_wait):
                 (cmd_up if command == "up" else cmd_down)(cfg)
     except Failure as failure:
         report_failure(failure)

@@ -46,6 +46,8 @@ def report_failure(failure: Failure) -> None:
         print(f"--- last lines of {log} ---", file=sys.stderr)
         lines = log.read_text(errors="replace").splitlines()[-20:]
         print("\n".join(lines), file=sys.stderr)
+    elif log is not None:
+        print(f"(nothing in {log} yet)", file=sys.stderr)
     sys.stderr.flush()
 
 

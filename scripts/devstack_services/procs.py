@@ -35,8 +35,7 @@ class _Outliving(Executor):
         return {**os.environ, **self._envvars}
 
     def kill(self, wait: bool = True, sig: int | None = None) -> Any:
-        self.detach()
-        return self
+        return self  # the process stays ours until detach()
 
     def detach(self) -> int | None:
         """Let go of the started process (it keeps running); its pid."""
@@ -95,7 +94,10 @@ class _Probe(_Outliving):
 
 
 def wait_until(check: Check, timeout: float, interval: float = 0.2) -> bool:
-    """``check`` held within ``timeout`` seconds (polled every ``interval``)."""
+    """``check`` held within ``timeout`` seconds (polled every ``interval``; checked at
+    least once, so a timeout of 0 asks once)."""
+    if check():
+        return True
     probe = _Probe(check, timeout, interval)
     try:
         probe.start()
@@ -255,7 +257,7 @@ def locked(run: Path, seconds: float = 300) -> Iterator[None]:
                 return False
             return True
 
-        if not take() and not wait_until(take, seconds):
+        if not wait_until(take, seconds):
             raise Failure(f"another scripts/services.sh up/down is still running (lock {path})")
         yield
 

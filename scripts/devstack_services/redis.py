@@ -37,6 +37,9 @@ def up(cfg: Config) -> None:
         cfg.redis_log.parent.mkdir(parents=True, exist_ok=True)
         command = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(cfg.redis_port)]
         command += ["--save", "", "--appendonly", "no", "--dir", str(cfg.redis_dir), "--logfile", str(cfg.redis_log)]
+        if cfg.private:
+            # (the system server's default pid file is /var/run/redis_<port>.pid)
+            command += ["--pidfile", str(cfg.redis_dir / "redis.pid")]
         start_daemon(
             command, port=cfg.redis_port, ready=lambda: ping(cfg), timeout=cfg.wait, log=cfg.redis_log, append=True,
             failed="redis: redis-server failed to start",

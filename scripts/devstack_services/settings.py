@@ -61,6 +61,7 @@ class Config:
     creds: Mapping[str, str]
     wait: int
     rabbit_wait: int
+    lock_wait: int
     only: tuple[str, ...]
     cluster_ports: tuple[int, ...]
     pg_port: int = 5432
@@ -167,6 +168,7 @@ def load(root: Path, env: Mapping[str, str] = os.environ) -> Config:
         creds=creds,
         wait=_whole_seconds(env, "DEVSTACK_WAIT_TIMEOUT", 30),
         rabbit_wait=_whole_seconds(env, "DEVSTACK_RABBIT_WAIT_TIMEOUT", 90),
+        lock_wait=_whole_seconds(env, "DEVSTACK_SERVICES_LOCK_TIMEOUT", 300),
         only=_selection(env),
         cluster_ports=cluster,
         **{field: _port(env, name, default) for field, name, default in PORTS},
