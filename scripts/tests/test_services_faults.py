@@ -5,12 +5,18 @@ a second up/down waits for the lock."""
 from __future__ import annotations
 
 import fcntl
+import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .services_support import Tool
+from devstack_services.settings import parse_credentials
+
+from .services_support import SCRIPTS, Tool
+
+CREDS = parse_credentials((SCRIPTS / "dev-credentials.env").read_text())
 
 
 @contextmanager
@@ -100,3 +106,51 @@ def test_usage_and_bad_settings(tool: Tool) -> None:
     slow = tool("up", DEVSTACK_WAIT_TIMEOUT="soon")
     assert slow.returncode == 1
     assert slow.stderr.strip() == "ERROR: DEVSTACK_WAIT_TIMEOUT must be a whole number of seconds, not 'soon'"
+
+
+def cluster_states(tool: Tool) -> list[str]:
+    auth = {**os.environ, "REDISCLI_AUTH": CREDS["REDIS_CLUSTER_PASSWORD"]}
+    states = []
+    for port in tool.cluster_ports:
+        done = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True, env=auth
+        )
+        states.append(next((line.strip() for line in done.stdout.splitlines() if line.startswith("cluster_state")), ""))
+    return states
+
+
+def test_a_cluster_node_restarted_from_its_dir_is_reused_a_lost_one_rebuilt(tool: Tool) -> None:
+    only = {"DEVSTACK_SERVICES_ONLY": "redis-cluster"}
+    assert tool("up", **only).returncode == 0
+    auth = {**os.environ, "REDISCLI_AUTH": CREDS["REDIS_CLUSTER_PASSWORD"]}
+    node = tool.cluster_ports[1]
+    config = tool.run_dir / "redis-cluster" / str(node) / "redis.conf"
+    # what tests/backends.py does to the shared cluster: stop one node, start it again
+    # from its own directory, then `up`
+    subprocess.run(["redis-cli", "-p", str(node), "shutdown", "nosave"], env=auth, capture_output=True, check=False)
+    subprocess.run(["redis-server", str(config)], check=True, capture_output=True)
+    again = tool("up", **only)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].split()[:2] == ["redis-cluster", "reused"]
+    # a node lost for good: the cluster it started is rebuilt from scratch
+    subprocess.run(["redis-cli", "-p", str(node), "shutdown", "nosave"], env=auth, capture_output=True, check=False)
+    rebuilt = tool("up", **only)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.splitlines()[0].split()[:2] == ["redis-cluster", "started"]
+    assert cluster_states(tool) == ["cluster_state:ok"] * 3
+
+
+def test_a_killed_vault_is_started_again_and_reseeded(tool: Tool) -> None:
+    only = {"DEVSTACK_SERVICES_ONLY": "vault"}
+    assert tool("up", **only).returncode == 0
+    first_pid = int((tool.run_dir / "bao.pid").read_text())
+    old_role = (tool.run_dir / "vault-approle" / "role-id").read_text()
+    os.kill(first_pid, signal.SIGKILL)  # as tests/backends.py kills the shared one
+    again = tool("up", **only)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].split()[:2] == ["vault", "started"]
+    assert int((tool.run_dir / "bao.pid").read_text()) != first_pid
+    # a new in-memory server: a new role id, and the files the app reads name it
+    assert (tool.run_dir / "vault-approle" / "role-id").read_text() != old_role
+    status = tool("status", **only)
+    assert status.stdout.split()[:2] == ["vault", "up"]
