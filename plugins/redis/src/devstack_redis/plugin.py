@@ -11,8 +11,7 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import CacheBackend, HealthCheck, Host
-from devstack_redis.health import RedisHealth
-from devstack_redis.metrics import RedisMetrics
+from devstack_redis.health import health_check
 from devstack_redis.routes import build_blueprint
 from devstack_redis.service import SERVICE, service_of
 from devstack_redis.settings import RedisSettings
@@ -39,21 +38,12 @@ def devstack_routes(host: Host) -> Blueprint:
 
 @hookimpl
 def devstack_health_checks(host: Host) -> list[HealthCheck]:
-    service = service_of(host)
-    return [
-        HealthCheck(
-            name=SERVICE,
-            probe=RedisHealth(service).probe,
-            timeout=service.settings.health_timeout + 1.0,
-            critical=True,
-            description="Every Redis node answers and the cluster state is ok",
-        )
-    ]
+    return [health_check(service_of(host))]
 
 
 @hookimpl
 def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
-    service_of(host).metrics = RedisMetrics(registry)
+    service_of(host).metrics.bind(registry)
 
 
 @hookimpl
