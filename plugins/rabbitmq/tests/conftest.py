@@ -17,10 +17,10 @@ from quart.testing import QuartClient
 from devstack.testing import running_app
 
 # The root pytest config uses --import-mode=importlib, which does not put test directories
-# on sys.path; the test modules import their shared helpers (rmq_support) from here.
+# on sys.path; the test modules import their shared helpers (rabbitmq_support) from here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rmq_support import REQUIRED, Management, require_env, unique, wait_healthy
+from rabbitmq_support import REQUIRED, Management, require_env, unique, wait_healthy
 
 
 @pytest.fixture

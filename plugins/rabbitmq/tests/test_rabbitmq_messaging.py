@@ -9,7 +9,7 @@ from typing import Any
 
 import aio_pika
 from quart.testing import QuartClient
-from rmq_support import Management, assert_matches, direct_connection, unique
+from rabbitmq_support import Management, assert_matches, direct_connection, unique
 
 PUBLISH = "/examples/messaging/publish"
 INFO = "/examples/messaging/queue/{queue_name}/info"
@@ -283,6 +283,8 @@ async def test_metrics(client: QuartClient, queue_name: str) -> None:
     await consume(client, queue_name, max=2)
     text = await (await client.get("/metrics")).get_data(as_text=True)
     lines = text.splitlines()
-    assert 'rabbitmq_messages_published_total{result="confirmed"} 2.0' in lines
+    assert "rabbitmq_messages_published_total 2.0" in lines
     assert "rabbitmq_messages_consumed_total 2.0" in lines
-    assert "rabbitmq_publish_duration_seconds_count 2.0" in lines
+    assert 'rabbitmq_operations_total{operation="publish",result="ok"} 2.0' in lines
+    assert 'rabbitmq_operations_total{operation="consume",result="ok"} 1.0' in lines
+    assert 'rabbitmq_operation_duration_seconds_count{operation="publish"} 2.0' in lines

@@ -19,12 +19,12 @@ from typing import Any
 
 import aio_pika
 import pytest
-from devstack_rabbitmq import service as service_module
+from devstack_rabbitmq import queues as queues_module
 from devstack_rabbitmq.messages import MAX_JSON_DEPTH, consumed_message, encode_payload
 from pamqp import encode as pamqp_encode
 from quart import Quart, g
 from quart.testing import QuartClient
-from rmq_support import Management, assert_envelope, assert_matches, direct_connection, wait_healthy
+from rabbitmq_support import Management, assert_envelope, assert_matches, direct_connection, wait_healthy
 
 from devstack.api import ValidatedRequest, ValidationFailed
 from devstack.testing import host_of, running_app
@@ -244,7 +244,7 @@ async def test_a_failed_consume_requeues_everything_it_took(
             raise RuntimeError("simulated failure while building the answer")
         return consumed_message(message)
 
-    monkeypatch.setattr(service_module, "consumed_message", fail_on_the_third)
+    monkeypatch.setattr(queues_module, "consumed_message", fail_on_the_third)
     response = await client.post(f"/examples/messaging/consume/{queue_name}", query_string={"max": 10})
     assert response.status_code == 503
     assert await broker_count(settings, queue_name) == 5
@@ -292,8 +292,10 @@ async def test_rabbitmq_metrics_do_not_grow_with_queue_names(
         text = await (await client.get("/metrics")).get_data(as_text=True)
         return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("rabbitmq_")}
 
+    # every operation once, so that its series exist before the count
     await publish_raw(client, queue_name, b'{"n": 0}')
     await client.post(f"/examples/messaging/consume/{queue_name}")
+    await client.get(f"/examples/messaging/queue/{queue_name}/info")
     before = await series()
     names = [f"{queue_name}-{n}" for n in range(10)]
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from quart.testing import QuartClient
-from rmq_support import Management, assert_envelope, assert_matches, unique
+from rabbitmq_support import Management, assert_envelope, assert_matches, unique
 
 PUBLISH = "/examples/messaging/publish"
 CONSUME = "/examples/messaging/consume/{queue_name}"

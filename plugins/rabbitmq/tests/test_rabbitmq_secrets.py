@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import hvac
 import hvac.exceptions
 import pytest
-from rmq_support import Management, require_env, unique, wait_healthy
+from rabbitmq_support import Management, require_env, unique, wait_healthy
 
 from devstack import hookimpl
 from devstack.api import Host

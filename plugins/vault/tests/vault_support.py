@@ -1,4 +1,5 @@
-"""A private OpenBao dev server for tests that stop, restart or reconfigure Vault.
+"""Helpers of the vault plugin's tests: a private OpenBao dev server, the app's environment,
+reading /metrics, waiting for a condition.
 
 The shared server of ``scripts/services.sh`` (8200) is used by everyone and must not be
 stopped; tests that need an outage start their own ``bao server -dev`` on a free port.
@@ -7,6 +8,8 @@ The dev server keeps everything in memory, so a restart loses the seeded data: s
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import socket
@@ -14,11 +17,18 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
+from devstack_vault.service import VaultService, service_of
+from prometheus_client.parser import text_string_to_metric_families
+from quart.testing import QuartClient
+
+from devstack.testing import host_of
 
 REPO = Path(__file__).resolve().parents[3]
 ROOT_TOKEN = "root"
@@ -192,3 +202,56 @@ class PrivateBao:
         (self.approle_dir / "role-id").write_text(role_id + "\n")
         (self.approle_dir / "secret-id").write_text(secret_id + "\n")
         return AppRoleIds(role_id, secret_id)
+
+
+VAULT_KEYS = (
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_APPROLE_DIR",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "VAULT_CA_CERT",
+)
+
+SEEDED = {
+    "postgres": {"user": "appuser", "password": "pg-secret", "database": "appdb", "tls_enabled": "false"},
+    "mysql": {"root_password": "", "user": "appuser", "password": "my-secret", "database": "appdb"},
+    "redis-1": {"password": "redis-secret"},
+}
+
+
+def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
+    """Every VAULT_* variable the plugin reads: the given ones, the rest removed."""
+    env: dict[str, str | None] = dict.fromkeys(VAULT_KEYS)
+    env["VAULT_ADDR"] = addr
+    env.update({f"VAULT_{key.upper()}": value for key, value in values.items()})
+    return env
+
+
+def vault_service(app: Any) -> VaultService:
+    return service_of(host_of(app))
+
+
+async def metric(client: QuartClient, name: str, **labels: str) -> float:
+    """The value of one sample of GET /metrics (0 when absent)."""
+    response = await client.get("/metrics")
+    text = await response.get_data(as_text=True)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, interval: float = 0.2) -> None:
+    """Wait until ``check()`` (sync or async) is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
