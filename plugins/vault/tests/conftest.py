@@ -14,30 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bao import PrivateBao
-
-VAULT_KEYS = (
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-    "VAULT_APPROLE_DIR",
-    "VAULT_ROLE_ID",
-    "VAULT_SECRET_ID",
-    "VAULT_CA_CERT",
-)
-
-SEEDED = {
-    "postgres": {"user": "appuser", "password": "pg-secret", "database": "appdb", "tls_enabled": "false"},
-    "mysql": {"root_password": "", "user": "appuser", "password": "my-secret", "database": "appdb"},
-    "redis-1": {"password": "redis-secret"},
-}
-
-
-def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
-    """Every VAULT_* variable the plugin reads: the given ones, the rest removed."""
-    env: dict[str, str | None] = dict.fromkeys(VAULT_KEYS)
-    env["VAULT_ADDR"] = addr
-    env.update({f"VAULT_{key.upper()}": value for key, value in values.items()})
-    return env
+from vault_support import SEEDED, PrivateBao, vault_env
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from bao import PrivateBao
-from conftest import SEEDED, vault_env
 from devstack_vault import plugin
-from helpers import eventually, metric, vault_service
+from vault_support import SEEDED, PrivateBao, eventually, metric, vault_env, vault_service
 
 from devstack.api import ServiceUnavailable
 from devstack.testing import host_of, running_app
@@ -82,7 +80,7 @@ async def test_outage_and_recovery(bao: PrivateBao) -> None:
         # the old token means nothing to the new server: replaced by an AppRole login
         assert service.client.token != first_token
         assert service.auth.method == "approle"
-        assert await metric(client, "vault_requests_total", operation="login", result="success") >= 2
+        assert await metric(client, "vault_operations_total", operation="login", result="ok") >= 2
 
         async def rotated() -> bool:
             return (await host.secrets("postgres") or {}).get("password") == "rotated"
