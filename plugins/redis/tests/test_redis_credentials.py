@@ -59,12 +59,12 @@ async def test_settings_password_when_the_provider_has_nothing(cluster: Target, 
         assert provider.reads == ["absent-node-1", "absent-node-2", "absent-node-3"]
 
 
-async def test_secret_service_setting_names_the_vault_entry(cluster: Target, vault_env: dict[str, str]) -> None:
+async def test_secrets_service_setting_names_the_vault_entry(cluster: Target, vault_env: dict[str, str]) -> None:
     provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"])
     env = {
         **cluster.env,
         "REDIS_CLUSTER_PASSWORD": WRONG,
-        "REDIS_SECRET_SERVICE": "redis-2",
+        "REDIS_SECRETS_SERVICE": "redis-2",
         "REDIS_NODES": cluster.env["REDIS_NODES"].replace("redis-", "node-"),  # type: ignore[union-attr]
     }
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):

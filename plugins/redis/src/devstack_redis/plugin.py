@@ -27,7 +27,7 @@ def devstack_settings() -> type[RedisSettings]:
 def devstack_secret_services(host: Host) -> list[str]:
     """The cluster's secret and one per node (standalone Redis reads no secret)."""
     settings = host.settings(RedisSettings)
-    cluster = settings.cluster_secret_service()
+    cluster = settings.cluster_secrets_service()
     return [*([cluster] if cluster else []), *(node.name for node in settings.nodes)]
 
 

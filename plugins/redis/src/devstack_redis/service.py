@@ -128,7 +128,7 @@ class RedisService:
         if not settings.cluster_mode:
             return self._standalone()
         fallback = settings.cluster_password or settings.password
-        cluster_service = settings.cluster_secret_service()
+        cluster_service = settings.cluster_secrets_service()
         cluster_password = await self._password_of(cluster_service)
         if cluster_password is None and fallback is not None:
             cluster_password = fallback.get_secret_value()
