@@ -24,10 +24,11 @@ from devstack_rabbitmq.messages import MAX_JSON_DEPTH, consumed_message, encode_
 from pamqp import encode as pamqp_encode
 from quart import Quart, g
 from quart.testing import QuartClient
-from rabbitmq_support import Management, assert_envelope, assert_matches, direct_connection, wait_healthy
+from rabbitmq_support import Management, assert_envelope, direct_connection
 
 from devstack.api import ValidatedRequest, ValidationFailed
 from devstack.testing import host_of, running_app
+from devstack.testkit import Contract, wait_health
 
 PUBLISH = "/examples/messaging/publish"
 CONSUME = "/examples/messaging/consume/{queue_name}"
@@ -62,7 +63,7 @@ async def consume_all(client: QuartClient, queue: str, batch: int = 10) -> list[
         raw = await response.get_data()
         assert response.status_code == 200, raw[:300]
         body = json.loads(raw)
-        await assert_matches(client, CONSUME, "POST", 200, body)
+        (await Contract.of(client)).check("POST", CONSUME, 200, body)
         messages += body["messages"]
         if body["count"] == 0:
             return messages
@@ -262,7 +263,7 @@ async def test_consume_stops_at_the_byte_budget(
     bodies = [b'"' + bytes([65 + n]) * (size * 1000) + b'"' for n, size in enumerate(kilobytes)]
     await publish_direct(settings, queue_name, [aio_pika.Message(body) for body in bodies])
     async with running_app(env={**rabbit_env, "RABBITMQ_CONSUME_MAX_BYTES": "1000000"}) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "rabbitmq", timeout=20)
         counts = []
         for _ in range(4):
             response = await client.post(f"/examples/messaging/consume/{queue_name}", query_string={"max": 10})
