@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from redis_support import PrivateCluster, closed_port, eventually, keys_on_each_node, master_ranges
+from redis_support import PrivateCluster, keys_on_each_node, master_ranges
 
 from devstack.api import CacheUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import closed_port, eventually
 
 CACHE = "/examples/cache"
 BACKEND_TIMEOUT = 5.0  # core's default DEVSTACK_BACKEND_TIMEOUT

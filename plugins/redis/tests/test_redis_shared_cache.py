@@ -8,10 +8,11 @@ import time
 
 import httpx
 import pytest
-from redis_support import Target, closed_port
+from redis_support import Target
 
 from devstack.api import CacheBackend, CacheUnavailable
 from devstack.testing import ServerProcess, host_of, running_app
+from devstack.testkit import closed_port
 
 HEALTH_ALL_KEY = "core:health-all:"
 
