@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.request
 import uuid
@@ -16,20 +15,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from vault_support import SEEDED, PrivateBao, vault_env
 
+from devstack.testkit import require_env
+
 
 @pytest.fixture(scope="session")
 def shared() -> dict[str, str]:
     """The shared server's settings from .run/devstack.env; a missing server is a failure."""
-    missing = [key for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR") if not os.environ.get(key)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not set: run scripts/services.sh up and source .run/devstack.env")
-    addr = os.environ["VAULT_ADDR"]
+    settings = require_env("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR")
+    addr = settings["VAULT_ADDR"]
     try:
         with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=5) as answer:
             assert answer.status == 200
     except OSError:
         pytest.fail(f"Vault at {addr} does not answer: run scripts/services.sh up")
-    return {key: os.environ[key] for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR")}
+    return settings
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 import hvac
-from vault_support import PrivateBao, eventually, metric, vault_env, vault_service
+from vault_support import PrivateBao, vault_env, vault_service
 
 from devstack.testing import running_app
+from devstack.testkit import eventually, metric
 
 
 def lookup(server: PrivateBao | hvac.Client, token: str) -> dict[str, object] | None:

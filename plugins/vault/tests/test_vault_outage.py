@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from devstack_vault import plugin
 from quart.testing import QuartClient
-from vault_support import SEEDED, PrivateBao, eventually, metric, vault_env, vault_service
+from vault_support import SEEDED, PrivateBao, vault_env, vault_service
 
 from devstack.api import Host, ServiceUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import eventually, metric
 
 
 async def assert_served_while_down(client: QuartClient, host: Host) -> None:

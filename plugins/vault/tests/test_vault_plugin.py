@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from vault_support import metric, vault_service
+from vault_support import vault_service
 
 from devstack.testing import running_app
+from devstack.testkit import metric
 
 VAULT_OPERATIONS = {
     ("GET", "/examples/vault/secret/{service_name}"),

@@ -7,11 +7,11 @@ from typing import Any
 import hvac
 import pytest
 from quart import Blueprint, jsonify
-from vault_support import metric
 
 from devstack import hookimpl
 from devstack.api import Host, ServiceUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import metric
 
 CONSUMER_CONTRACT: dict[str, Any] = {
     "paths": {

@@ -1,5 +1,5 @@
-"""Helpers of the vault plugin's tests: a private OpenBao dev server, the app's environment,
-reading /metrics, waiting for a condition.
+"""Helpers of the vault plugin's tests: a private OpenBao dev server and the app's
+environment (the generic ones are in devstack.testkit).
 
 The shared server of ``scripts/services.sh`` (8200) is used by everyone and must not be
 stopped; tests that need an outage start their own ``bao server -dev`` on a free port.
@@ -8,8 +8,6 @@ The dev server keeps everything in memory, so a restart loses the seeded data: s
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import shutil
 import socket
@@ -17,7 +15,6 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,6 @@ from typing import Any
 import hvac
 import pytest
 from devstack_vault.service import VaultService, service_of
-from prometheus_client.parser import text_string_to_metric_families
-from quart.testing import QuartClient
 
 from devstack.testing import host_of
 
@@ -230,28 +225,3 @@ def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
 
 def vault_service(app: Any) -> VaultService:
     return service_of(host_of(app))
-
-
-async def metric(client: QuartClient, name: str, **labels: str) -> float:
-    """The value of one sample of GET /metrics (0 when absent)."""
-    response = await client.get("/metrics")
-    text = await response.get_data(as_text=True)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, interval: float = 0.2) -> None:
-    """Wait until ``check()`` (sync or async) is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
