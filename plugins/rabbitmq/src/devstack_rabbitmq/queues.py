@@ -21,6 +21,16 @@ class QueueInfo:
     consumer_count: int | None
 
 
+def info_answer(queue: str, info: QueueInfo | None) -> dict[str, Any]:
+    """The queue info answer; a queue that does not exist has no counts."""
+    return {
+        "queue": queue,
+        "exists": info is not None,
+        "message_count": info.message_count if info is not None else None,
+        "consumer_count": info.consumer_count if info is not None else None,
+    }
+
+
 class Queues:
     """The queue operations of the routes, each on a channel of its own."""
 

@@ -7,7 +7,7 @@ from quart import Blueprint, Response, jsonify
 from devstack.api import BadRequest, validated
 from devstack_rabbitmq.messages import consume_answer, encode_payload, publish_answer
 from devstack_rabbitmq.publishing import Publisher
-from devstack_rabbitmq.queues import Queues
+from devstack_rabbitmq.queues import Queues, info_answer
 from devstack_rabbitmq.service import MANAGEMENT_SERVICE, RabbitMQService
 
 RESERVED_PREFIX = "amq."
@@ -44,14 +44,7 @@ def build_blueprint(service: RabbitMQService) -> Blueprint:
         queue: str = validated().path["queue_name"]
         async with service.call("queue_info"):
             info = await queues.info(queue)
-        return jsonify(
-            {
-                "queue": queue,
-                "exists": info is not None,
-                "message_count": info.message_count if info is not None else None,
-                "consumer_count": info.consumer_count if info is not None else None,
-            }
-        )
+        return jsonify(info_answer(queue, info))
 
     @blueprint.post("/consume/<queue_name>")
     async def consume(queue_name: str) -> Response:
