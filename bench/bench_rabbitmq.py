@@ -61,11 +61,11 @@ def publish_latency_ms(url: str) -> float:
     values: dict[str, float] = {}
     with urllib.request.urlopen(url + "/metrics", timeout=10) as answer:
         for line in answer.read().decode().splitlines():
-            if line.startswith("rabbitmq_publish_duration_seconds_"):
+            if line.startswith("rabbitmq_operation_duration_seconds_") and 'operation="publish"' in line:
                 key, _, value = line.rpartition(" ")
-                values[key] = float(value)
-    count = values.get("rabbitmq_publish_duration_seconds_count", 0.0)
-    return 1000 * values.get("rabbitmq_publish_duration_seconds_sum", 0.0) / count if count else 0.0
+                values[key.split("{", 1)[0]] = float(value)
+    count = values.get("rabbitmq_operation_duration_seconds_count", 0.0)
+    return 1000 * values.get("rabbitmq_operation_duration_seconds_sum", 0.0) / count if count else 0.0
 
 
 def main() -> None:

@@ -15,12 +15,13 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from devstack.testing import running_app
+from devstack.testkit import require_env, wait_health
 
 # The root pytest config uses --import-mode=importlib, which does not put test directories
-# on sys.path; the test modules import their shared helpers (rmq_support) from here.
+# on sys.path; the test modules import their shared helpers (rabbitmq_support) from here.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rmq_support import REQUIRED, Management, require_env, unique, wait_healthy
+from rabbitmq_support import REQUIRED, Management, unique
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def rabbit_env(settings: dict[str, str], connection_name: str) -> dict[str, str 
 @pytest.fixture
 async def app_client(rabbit_env: Mapping[str, str | None]) -> AsyncIterator[tuple[Quart, QuartClient]]:
     async with running_app(env=rabbit_env) as (app, client):
-        await wait_healthy(client)
+        await wait_health(client, "rabbitmq", timeout=20)
         yield app, client
 
 

@@ -7,7 +7,6 @@ service; every test writes under a key namespace of its own and removes it after
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import uuid
@@ -24,12 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from redis_support import PrivateCluster, Target
 
-
-def require_env(*names: str) -> dict[str, str]:
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not set: run scripts/services.sh up and source .run/devstack.env")
-    return {name: os.environ[name] for name in names}
+from devstack.testkit import require_env
 
 
 def cluster_nodes(setting: str) -> list[tuple[str, str, int]]:
@@ -42,8 +36,12 @@ def cluster_nodes(setting: str) -> list[tuple[str, str, int]]:
 
 
 def standalone_env() -> dict[str, str | None]:
-    env = require_env("REDIS_URL")
-    return {"REDIS_URL": env["REDIS_URL"], "REDIS_NODES": "", "REDIS_PASSWORD": None, "REDIS_CLUSTER_PASSWORD": None}
+    return {
+        "REDIS_URL": require_env("REDIS_URL"),
+        "REDIS_NODES": "",
+        "REDIS_PASSWORD": None,
+        "REDIS_CLUSTER_PASSWORD": None,
+    }
 
 
 def cluster_env() -> dict[str, str | None]:
@@ -114,11 +112,6 @@ def target(request: pytest.FixtureRequest) -> Target:
     """Each test using it runs against the standalone Redis and against the cluster."""
     found: Target = request.getfixturevalue(request.param)
     return found
-
-
-@pytest.fixture
-def vault_env() -> dict[str, str]:
-    return require_env("VAULT_ADDR", "VAULT_TOKEN")
 
 
 @pytest.fixture(scope="session")

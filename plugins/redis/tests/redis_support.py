@@ -1,31 +1,21 @@
-"""Helpers for the redis plugin's tests: a real Vault secrets provider, a private Redis
-Cluster the tests may stop and restart, contract checks and polling."""
+"""Helpers of the redis plugin's tests: a private Redis Cluster the tests may stop and
+restart, and where keys land on it (the rest is in devstack.testkit)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import hvac
-import hvac.exceptions
 import redis
-import requests
-from jsonschema import Draft202012Validator
 from redis.crc import key_slot
-
-from devstack import hookimpl
-from devstack.api import Host, ServiceUnavailable
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -46,38 +36,7 @@ class Target:
         return f"{self.namespace}shared:"
 
 
-# ------------------------------------------------------------------ secrets provider
-class VaultKvProvider:
-    """A real secrets provider: reads OpenBao KV v2 ``secret/<service>`` (hvac in a thread).
-
-    It counts its reads so a test can see that credentials are read once, not per request.
-    """
-
-    def __init__(self, addr: str, token: str, mount: str = "secret") -> None:
-        self.addr = addr
-        self.token = token
-        self.mount = mount
-        self.reads: list[str] = []
-
-    @hookimpl
-    async def devstack_secrets(self, service: str, host: Host) -> Mapping[str, str] | None:
-        self.reads.append(service)
-        try:
-            return await asyncio.to_thread(self._read, service)
-        except hvac.exceptions.InvalidPath:
-            return None
-        except (hvac.exceptions.VaultError, requests.RequestException):
-            raise ServiceUnavailable("vault") from None
-
-    def _read(self, path: str) -> dict[str, str]:
-        client = hvac.Client(url=self.addr, token=self.token, timeout=3)
-        answer = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=self.mount, raise_on_deleted_version=True
-        )
-        return {str(k): str(v) for k, v in answer["data"]["data"].items()}
-
-
-# ------------------------------------------------------------------ ports and polling
+# ------------------------------------------------------------------ ports
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -85,14 +44,6 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def closed_port() -> int:
-    """A port where nothing listens (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cluster_ports(count: int) -> list[int]:
@@ -106,18 +57,6 @@ def cluster_ports(count: int) -> list[int]:
         if port_free(candidate) and port_free(candidate + 10000):
             ports.append(candidate)
     return ports
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 # ------------------------------------------------------------------ private cluster
@@ -291,22 +230,3 @@ def keys_on_each_node(prefix: str, masters: Mapping[int, int], count: int = 200)
 def master_ranges(client: Any) -> dict[int, int]:
     """``{first slot: port}`` of every master, from CLUSTER SLOTS of a direct client."""
     return {int(start): int(master[1]) for start, _end, master, *_ in client.execute_command("CLUSTER", "SLOTS")}
-
-
-# ------------------------------------------------------------------ contract checks
-def response_validator(document: Mapping[str, Any], path: str, method: str, status: int) -> Draft202012Validator:
-    """A JSON Schema validator for one documented answer of the merged contract."""
-    response = document["paths"][path][method.lower()]["responses"][str(status)]
-    ref = response.get("$ref")
-    if ref:
-        target: Any = document
-        for part in ref[2:].split("/"):
-            target = target[part]
-        response = target
-    schema = response["content"]["application/json"]["schema"]
-    return Draft202012Validator({**schema, "components": document["components"]})
-
-
-def assert_documented(document: Mapping[str, Any], path: str, method: str, status: int, body: Any) -> None:
-    errors = [error.message for error in response_validator(document, path, method, status).iter_errors(body)]
-    assert not errors, f"{method.upper()} {path} {status} does not match the contract: {errors[:5]}"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis_support import Target, assert_documented, keys_on_each_node, master_ranges
+from redis_support import Target, keys_on_each_node, master_ranges
 
 from devstack.testing import host_of, running_app
+from devstack.testkit import Contract
 
 CACHE = "/examples/cache"
 
@@ -21,7 +22,7 @@ async def test_set_get_delete_round_trip(target: Target) -> None:
         assert response.status_code == 200
         body = await response.get_json()
         assert body == {"key": "user:42.name", "value": "Ada Lovelace", "ttl": 120, "action": "set"}
-        assert_documented(document, "/examples/cache/{key}", "post", 200, body)
+        Contract(document).check("post", "/examples/cache/{key}", 200, body)
 
         response = await client.get(f"{CACHE}/user:42.name")
         assert response.status_code == 200
@@ -31,7 +32,7 @@ async def test_set_get_delete_round_trip(target: Target) -> None:
         assert body["exists"] is True
         assert isinstance(body["ttl"], int) and 110 <= body["ttl"] <= 120
         assert list(body) == ["key", "value", "exists", "ttl"]
-        assert_documented(document, "/examples/cache/{key}", "get", 200, body)
+        Contract(document).check("get", "/examples/cache/{key}", 200, body)
 
         # stored in Redis under the examples prefix, with its expiry
         stored_key = f"{target.examples_prefix}user:42.name"
@@ -42,7 +43,7 @@ async def test_set_get_delete_round_trip(target: Target) -> None:
         assert response.status_code == 200
         body = await response.get_json()
         assert body == {"key": "user:42.name", "deleted": True, "action": "delete"}
-        assert_documented(document, "/examples/cache/{key}", "delete", 200, body)
+        Contract(document).check("delete", "/examples/cache/{key}", 200, body)
         assert target.client.exists(stored_key) == 0
 
         body = await (await client.delete(f"{CACHE}/user:42.name")).get_json()
@@ -54,7 +55,7 @@ async def test_missing_key_and_key_without_expiry(target: Target) -> None:
         document = await (await client.get("/openapi.json")).get_json()
         body = await (await client.get(f"{CACHE}/absent-key")).get_json()
         assert body == {"key": "absent-key", "value": None, "exists": False, "ttl": None}
-        assert_documented(document, "/examples/cache/{key}", "get", 200, body)
+        Contract(document).check("get", "/examples/cache/{key}", 200, body)
 
         body = await (await client.post(f"{CACHE}/forever?value=v1")).get_json()
         assert body == {"key": "forever", "value": "v1", "ttl": None, "action": "set"}
@@ -128,7 +129,7 @@ async def test_pattern_search_globs_limit_and_truncation(target: Target) -> None
             "count": 25,
             "truncated": False,
         }
-        assert_documented(document, "/examples/cache/pattern/{pattern}", "get", 200, body)
+        Contract(document).check("get", "/examples/cache/pattern/{pattern}", 200, body)
 
         body = await (await client.get(f"{CACHE}/pattern/session:*", query_string={"limit": "10"})).get_json()
         assert body["count"] == 10 and len(body["keys"]) == 10 and body["truncated"] is True

@@ -7,9 +7,10 @@ import itertools
 from typing import Any
 
 from devstack_redis.node_info import allowed_info
-from redis_support import Target, assert_documented
+from redis_support import Target
 
 from devstack.testing import running_app
+from devstack.testkit import Contract
 
 
 async def get_json(client: Any, url: str, status: int = 200) -> Any:
@@ -22,7 +23,7 @@ async def test_cluster_nodes(cluster: Target, cluster_node_clients: dict[str, An
     async with running_app(env=cluster.env) as (_app, client):
         document = await get_json(client, "/openapi.json")
         body = await get_json(client, "/redis/cluster/nodes")
-    assert_documented(document, "/redis/cluster/nodes", "get", 200, body)
+    Contract(document).check("get", "/redis/cluster/nodes", 200, body)
     assert list(body) == ["status", "total_nodes", "nodes"]
     assert body["status"] == "success"
     assert body["total_nodes"] == 3 == len(body["nodes"])
@@ -52,7 +53,7 @@ async def test_cluster_slots(cluster: Target) -> None:
         document = await get_json(client, "/openapi.json")
         body = await get_json(client, "/redis/cluster/slots")
         nodes = await get_json(client, "/redis/cluster/nodes")
-    assert_documented(document, "/redis/cluster/slots", "get", 200, body)
+    Contract(document).check("get", "/redis/cluster/slots", 200, body)
     assert list(body) == ["status", "total_slots", "max_slots", "coverage_percentage", "slot_distribution"]
     assert body["total_slots"] == 16384 and body["max_slots"] == 16384
     assert body["coverage_percentage"] == 100.0
@@ -72,7 +73,7 @@ async def test_cluster_info(cluster: Target) -> None:
     async with running_app(env=cluster.env) as (_app, client):
         document = await get_json(client, "/openapi.json")
         body = await get_json(client, "/redis/cluster/info")
-    assert_documented(document, "/redis/cluster/info", "get", 200, body)
+    Contract(document).check("get", "/redis/cluster/info", 200, body)
     info = body["cluster_info"]
     assert body["status"] == "success"
     assert info["cluster_state"] == "ok"
@@ -130,7 +131,7 @@ async def test_node_info(cluster: Target, cluster_node_clients: dict[str, Any]) 
         for name, direct in cluster_node_clients.items():
             before = direct.info("all")
             body = await get_json(client, f"/redis/nodes/{name}/info")
-            assert_documented(document, "/redis/nodes/{node_name}/info", "get", 200, body)
+            Contract(document).check("get", "/redis/nodes/{node_name}/info", 200, body)
             assert body["status"] == "success" and body["node"] == name
             info = body["info"]
             assert info["tcp_port"] == direct.connection_pool.connection_kwargs["port"]
@@ -168,7 +169,7 @@ async def test_health_of_the_cluster(cluster: Target) -> None:
     async with running_app(env=cluster.env) as (_app, client):
         document = await get_json(client, "/openapi.json")
         body = await get_json(client, "/health/redis")
-    assert_documented(document, "/health/redis", "get", 200, body)
+    Contract(document).check("get", "/health/redis", 200, body)
     assert body["status"] == "healthy"
     assert body["cluster_enabled"] is True
     assert body["cluster_state"] == "ok"
@@ -185,7 +186,7 @@ async def test_health_of_the_standalone_server(standalone: Target) -> None:
     async with running_app(env=standalone.env) as (_app, client):
         document = await get_json(client, "/openapi.json")
         body = await get_json(client, "/health/redis")
-    assert_documented(document, "/health/redis", "get", 200, body)
+    Contract(document).check("get", "/health/redis", 200, body)
     assert body["status"] == "healthy"
     assert body["cluster_enabled"] is False
     assert body["cluster_state"] is None
@@ -207,7 +208,7 @@ async def test_cluster_endpoints_without_nodes_are_503(standalone: Target) -> No
             assert body["error"] == "ServiceUnavailableError"
             assert body["message"] == "Redis Cluster is not configured (REDIS_NODES is empty)"
             assert body["details"]["service"] == "redis"
-            assert_documented(document, template, "get", 503, body)
+            Contract(document).check("get", template, 503, body)
 
 
 async def test_cluster_endpoints_on_a_server_not_in_cluster_mode_are_503(standalone: Target) -> None:

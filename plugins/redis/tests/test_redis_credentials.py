@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis_support import Target, VaultKvProvider, closed_port, eventually
+from redis_support import Target
 
 from devstack.testing import running_app
+from devstack.testkit import VaultSecrets, closed_port, eventually
 
 WRONG = "definitely-not-the-cluster-password"
 
@@ -35,9 +36,9 @@ async def test_wrong_password_in_settings_is_refused(cluster: Target) -> None:
         assert (await client.get("/redis/cluster/info")).status_code == 503
 
 
-async def test_password_comes_from_vault(cluster: Target, vault_env: dict[str, str]) -> None:
+async def test_password_comes_from_vault(cluster: Target, vault_secrets: VaultSecrets) -> None:
     """Settings carry a wrong password; only Vault's (secret/redis-1..3) works."""
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"])
+    provider = vault_secrets
     env = {**cluster.env, "REDIS_CLUSTER_PASSWORD": WRONG}
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
         assert await cache_works(client)
@@ -48,33 +49,33 @@ async def test_password_comes_from_vault(cluster: Target, vault_env: dict[str, s
         for _ in range(10):
             assert (await client.get("/examples/cache/cred-check")).status_code == 200
         # read once at startup (the cluster's entry, then each node's), never per request
-        assert provider.reads == ["redis-1", "redis-2", "redis-3"]
+        assert provider.asked == ["redis-1", "redis-2", "redis-3"]
 
 
-async def test_settings_password_when_the_provider_has_nothing(cluster: Target, vault_env: dict[str, str]) -> None:
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"], mount="secret")
+async def test_settings_password_when_the_provider_has_nothing(cluster: Target, vault_secrets: VaultSecrets) -> None:
+    provider = vault_secrets
     env = {**cluster.env, "REDIS_NODES": cluster.env["REDIS_NODES"].replace("redis-", "absent-node-")}  # type: ignore[union-attr]
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
         assert await cache_works(client)
-        assert provider.reads == ["absent-node-1", "absent-node-2", "absent-node-3"]
+        assert provider.asked == ["absent-node-1", "absent-node-2", "absent-node-3"]
 
 
-async def test_secret_service_setting_names_the_vault_entry(cluster: Target, vault_env: dict[str, str]) -> None:
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"])
+async def test_secrets_service_setting_names_the_vault_entry(cluster: Target, vault_secrets: VaultSecrets) -> None:
+    provider = vault_secrets
     env = {
         **cluster.env,
         "REDIS_CLUSTER_PASSWORD": WRONG,
-        "REDIS_SECRET_SERVICE": "redis-2",
+        "REDIS_SECRETS_SERVICE": "redis-2",
         "REDIS_NODES": cluster.env["REDIS_NODES"].replace("redis-", "node-"),  # type: ignore[union-attr]
     }
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
         assert await cache_works(client)
-        assert provider.reads[0] == "redis-2"
+        assert provider.asked[0] == "redis-2"
 
 
-async def test_vault_down_at_startup_then_back(cluster: Target, vault_env: dict[str, str]) -> None:
+async def test_vault_down_at_startup_then_back(cluster: Target, vault_secrets_settings: dict[str, str]) -> None:
     """Startup does not fail; requests answer 503 until the provider answers, then work."""
-    provider = VaultKvProvider(f"http://127.0.0.1:{closed_port()}", vault_env["VAULT_TOKEN"])
+    provider = VaultSecrets(f"http://127.0.0.1:{closed_port()}", vault_secrets_settings["VAULT_TOKEN"])
     env = {**cluster.env, "REDIS_CLUSTER_PASSWORD": WRONG, "REDIS_STARTUP_WAIT": "0.5"}
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
         response = await client.get("/examples/cache/cred-check")
@@ -86,5 +87,5 @@ async def test_vault_down_at_startup_then_back(cluster: Target, vault_env: dict[
         assert health["error"] == "Redis connection is not established yet"
         assert health["total_nodes"] == 3
 
-        provider.addr = vault_env["VAULT_ADDR"]
+        provider.addr = vault_secrets_settings["VAULT_ADDR"]
         assert await eventually(lambda: cache_works(client), timeout=20)

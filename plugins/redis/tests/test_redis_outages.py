@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from redis_support import PrivateCluster, closed_port, eventually, keys_on_each_node, master_ranges
+from redis_support import PrivateCluster, keys_on_each_node, master_ranges
 
 from devstack.api import CacheUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import closed_port, eventually
 
 CACHE = "/examples/cache"
 BACKEND_TIMEOUT = 5.0  # core's default DEVSTACK_BACKEND_TIMEOUT
@@ -57,94 +58,106 @@ def healthy_cluster(private_cluster: PrivateCluster) -> Iterator[PrivateCluster]
     private_cluster.start_stopped_nodes()
 
 
+async def assert_node_down(client: Any, keys: dict[int, str], victim: int, victim_name: str) -> None:
+    """The victim node is stopped: its keys, the search and its INFO are 503; health says which."""
+    # the key on the stopped node: 503 (connection refused), within the backend timeout
+    body = await assert_503(client, "get", f"{CACHE}/{keys[victim]}")
+    assert body["details"]["service"] == "redis"
+    # the search needs every master: 503, never a silently partial list
+    await assert_503(client, "get", f"{CACHE}/pattern/k*")
+    # the node's own INFO: 503 naming the node (its own circuit breaker)
+    body = await assert_503(client, "get", f"/redis/nodes/{victim_name}/info")
+    assert body["details"]["service"] == victim_name
+    assert (await client.get("/redis/nodes/priv-1/info")).status_code == 200
+
+    # health says which node is down
+    health = await (await client.get("/health/redis")).get_json()
+    assert health["status"] == "unhealthy"
+    assert health["total_nodes"] == 3
+    by_port = {node["port"]: node for node in health["nodes"]}
+    assert by_port[victim]["status"] == "unhealthy"
+    assert by_port[victim]["error"] == "Redis node did not answer"
+    assert by_port[victim]["version"] is None
+
+
+async def assert_cluster_fails(app: Any, client: Any, victim: int, survivor_key: str) -> None:
+    """The survivors mark the node failed, the cluster state turns fail, every key is 503."""
+
+    # the survivors notice (cluster-node-timeout 1 s): the topology view marks the node failed
+    async def victim_marked_failed() -> dict[str, Any] | None:
+        response = await client.get("/redis/cluster/nodes")
+        assert response.status_code == 200  # answered by a surviving node
+        nodes = {node["port"]: node for node in (await response.get_json())["nodes"]}
+        node = nodes[victim]
+        return node if "fail" in node["flags"] and node["link_state"] == "disconnected" else None
+
+    failed = await eventually(victim_marked_failed, timeout=15)
+    assert failed["slots_count"] > 0
+
+    async def cluster_failing() -> bool:
+        info = (await (await client.get("/redis/cluster/info")).get_json())["cluster_info"]
+        return bool(info["cluster_state"] == "fail")
+
+    await eventually(cluster_failing, timeout=15)
+    health = await (await client.get("/health/redis")).get_json()
+    assert health["cluster_state"] == "fail"
+    # without full slot coverage the cluster refuses every key: 503, even on survivors
+    await assert_503(client, "get", f"{CACHE}/{survivor_key}")
+
+    # the shared cache is bypassed, quickly; /health/all still answers
+    started = time.monotonic()
+    with pytest.raises(CacheUnavailable):
+        await host_of(app).cache.get("anything")
+    assert time.monotonic() - started < 1.0 + SLACK  # REDIS_CACHE_TIMEOUT
+    response = await client.get("/health/all")
+    assert response.status_code == 200
+    assert (await response.get_json())["services"]["redis"]["status"] == "unhealthy"
+
+
+async def assert_healed(app: Any, client: Any, cluster: PrivateCluster, keys: dict[int, str], victim: int) -> None:
+    """The node is back: writes, reads, the search, its INFO and the shared cache work again."""
+
+    async def healed() -> bool:
+        response = await client.post(f"{CACHE}/{keys[victim]}?value=back&ttl=60")
+        return response.status_code == 200
+
+    await eventually(healed, timeout=20)
+    body = await (await client.get(f"{CACHE}/{keys[victim]}")).get_json()
+    assert body["value"] == "back"
+    body = await (await client.get(f"{CACHE}/{keys[cluster.ports[0]]}")).get_json()
+    assert body["value"] == f"p{cluster.ports[0]}"  # the survivors kept their data
+    search = await client.get(f"{CACHE}/pattern/k*")
+    assert search.status_code == 200
+    assert keys[victim] in (await search.get_json())["keys"]
+
+    async def node_info_back() -> bool:
+        return (await client.get(f"/redis/nodes/priv-{cluster.ports.index(victim) + 1}/info")).status_code == 200
+
+    await eventually(node_info_back, timeout=10)
+    health = await (await client.get("/health/redis")).get_json()
+    assert health["status"] == "healthy" and health["cluster_state"] == "ok"
+    await host_of(app).cache.set("after-recovery", b"1", 10)
+    assert await host_of(app).cache.get("after-recovery") == b"1"
+
+
 async def test_a_stopped_node_then_recovery(healthy_cluster: PrivateCluster) -> None:
     cluster = healthy_cluster
     masters = master_ranges(cluster.client(cluster.ports[0]))
-    names = keys_on_each_node("cache:", masters)
+    keys = keys_on_each_node("cache:", masters)
     victim = cluster.ports[2]
-    victim_name = "priv-3"
-    survivor_key = names[cluster.ports[0]]
     async with running_app(env=private_env(cluster), breaker_reset_timeout=1.0) as (app, client):
-        for port, name in names.items():
+        for port, name in keys.items():
             assert (await client.post(f"{CACHE}/{name}?value=p{port}")).status_code == 200
         assert (await client.get("/health/redis")).status_code == 200
 
         cluster.stop_node(victim)
-
-        # the key on the stopped node: 503 (connection refused), within the backend timeout
-        body = await assert_503(client, "get", f"{CACHE}/{names[victim]}")
-        assert body["details"]["service"] == "redis"
-        # the search needs every master: 503, never a silently partial list
-        await assert_503(client, "get", f"{CACHE}/pattern/k*")
-        # the node's own INFO: 503 naming the node (its own circuit breaker)
-        body = await assert_503(client, "get", f"/redis/nodes/{victim_name}/info")
-        assert body["details"]["service"] == victim_name
-        assert (await client.get("/redis/nodes/priv-1/info")).status_code == 200
-
-        # health says which node is down
-        health = await (await client.get("/health/redis")).get_json()
-        assert health["status"] == "unhealthy"
-        assert health["total_nodes"] == 3
-        by_port = {node["port"]: node for node in health["nodes"]}
-        assert by_port[victim]["status"] == "unhealthy"
-        assert by_port[victim]["error"] == "Redis node did not answer"
-        assert by_port[victim]["version"] is None
-
-        # the survivors notice (cluster-node-timeout 1 s): the topology view marks the node failed
-        async def victim_marked_failed() -> dict[str, Any] | None:
-            response = await client.get("/redis/cluster/nodes")
-            assert response.status_code == 200  # answered by a surviving node
-            nodes = {node["port"]: node for node in (await response.get_json())["nodes"]}
-            node = nodes[victim]
-            return node if "fail" in node["flags"] and node["link_state"] == "disconnected" else None
-
-        failed = await eventually(victim_marked_failed, timeout=15)
-        assert failed["slots_count"] > 0
-
-        async def cluster_failing() -> bool:
-            info = (await (await client.get("/redis/cluster/info")).get_json())["cluster_info"]
-            return bool(info["cluster_state"] == "fail")
-
-        await eventually(cluster_failing, timeout=15)
-        health = await (await client.get("/health/redis")).get_json()
-        assert health["cluster_state"] == "fail"
-        # without full slot coverage the cluster refuses every key: 503, even on survivors
-        await assert_503(client, "get", f"{CACHE}/{survivor_key}")
-
-        # the shared cache is bypassed, quickly; /health/all still answers
-        started = time.monotonic()
-        with pytest.raises(CacheUnavailable):
-            await host_of(app).cache.get("anything")
-        assert time.monotonic() - started < 1.0 + SLACK  # REDIS_CACHE_TIMEOUT
-        response = await client.get("/health/all")
-        assert response.status_code == 200
-        assert (await response.get_json())["services"]["redis"]["status"] == "unhealthy"
+        await assert_node_down(client, keys, victim, "priv-3")
+        await assert_cluster_fails(app, client, victim, keys[cluster.ports[0]])
 
         cluster.start_node(victim)
         cluster.wait(cluster.state_ok, "cluster_state ok after the restart")
-
-        async def healed() -> bool:
-            response = await client.post(f"{CACHE}/{names[victim]}?value=back&ttl=60")
-            return response.status_code == 200
-
-        await eventually(healed, timeout=20)
-        body = await (await client.get(f"{CACHE}/{names[victim]}")).get_json()
-        assert body["value"] == "back"
-        body = await (await client.get(f"{CACHE}/{survivor_key}")).get_json()
-        assert body["value"] == f"p{cluster.ports[0]}"  # the survivors kept their data
-        search = await client.get(f"{CACHE}/pattern/k*")
-        assert search.status_code == 200
-        assert names[victim] in (await search.get_json())["keys"]
-
-        async def node_info_back() -> bool:
-            return (await client.get(f"/redis/nodes/{victim_name}/info")).status_code == 200
-
-        await eventually(node_info_back, timeout=10)
-        health = await (await client.get("/health/redis")).get_json()
-        assert health["status"] == "healthy" and health["cluster_state"] == "ok"
-        await host_of(app).cache.set("after-recovery", b"1", 10)
-        assert await host_of(app).cache.get("after-recovery") == b"1"
-        for name in names.values():
+        await assert_healed(app, client, cluster, keys, victim)
+        for name in keys.values():
             await client.delete(f"{CACHE}/{name}")
 
 

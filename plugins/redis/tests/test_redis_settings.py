@@ -18,7 +18,7 @@ def test_nodes_are_parsed_in_order() -> None:
         NodeAddress("redis-3", "127.0.0.1", 7003),
     ]
     assert settings.cluster_mode
-    assert settings.cluster_secret_service() == "redis-1"
+    assert settings.cluster_secrets_service() == "redis-1"
     assert str(settings.nodes[0]) == "redis-1=127.0.0.1:7001"
 
 

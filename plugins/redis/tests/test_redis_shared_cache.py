@@ -8,10 +8,11 @@ import time
 
 import httpx
 import pytest
-from redis_support import Target, closed_port
+from redis_support import Target
 
 from devstack.api import CacheBackend, CacheUnavailable
 from devstack.testing import ServerProcess, host_of, running_app
+from devstack.testkit import closed_port
 
 HEALTH_ALL_KEY = "core:health-all:"
 
@@ -135,14 +136,19 @@ async def test_cache_metrics(standalone: Target) -> None:
         await client.get("/examples/cache/pattern/m*")
         text = await (await client.get("/metrics")).get_data(as_text=True)
     expected = [
-        'redis_cache_operations_total{operation="get",result="miss",store="shared"} 1.0',
-        'redis_cache_operations_total{operation="get",result="hit",store="shared"} 1.0',
-        'redis_cache_operations_total{operation="set",result="set",store="shared"} 1.0',
-        'redis_cache_operations_total{operation="set",result="set",store="examples"} 1.0',
-        'redis_cache_operations_total{operation="get",result="hit",store="examples"} 1.0',
-        'redis_cache_operations_total{operation="get",result="miss",store="examples"} 1.0',
-        'redis_cache_operations_total{operation="delete",result="delete",store="examples"} 1.0',
-        'redis_cache_operations_total{operation="search",result="miss",store="examples"} 1.0',
+        'redis_cache_lookups_total{result="miss",store="shared"} 1.0',
+        'redis_cache_lookups_total{result="hit",store="shared"} 1.0',
+        'redis_cache_lookups_total{result="hit",store="examples"} 1.0',
+        # the absent key and the search that found nothing
+        'redis_cache_lookups_total{result="miss",store="examples"} 2.0',
+        'redis_operations_total{operation="shared_get",result="ok"} 2.0',
+        'redis_operations_total{operation="shared_set",result="ok"} 1.0',
+        'redis_operations_total{operation="examples_set",result="ok"} 1.0',
+        'redis_operations_total{operation="examples_get",result="ok"} 2.0',
+        'redis_operations_total{operation="examples_delete",result="ok"} 1.0',
+        'redis_operations_total{operation="examples_search",result="ok"} 1.0',
+        'redis_operation_duration_seconds_count{operation="examples_get"} 2.0',
+        'redis_operation_duration_seconds_count{operation="shared_get"} 2.0',
     ]
     for line in expected:
         assert line in text, line
@@ -155,8 +161,10 @@ async def test_error_metrics_when_redis_is_down(standalone: Target) -> None:
             await host_of(app).cache.get("k")
         assert (await client.get("/examples/cache/k")).status_code == 503
         text = await (await client.get("/metrics")).get_data(as_text=True)
-    assert 'redis_cache_operations_total{operation="get",result="error",store="shared"} 1.0' in text
-    assert 'redis_cache_operations_total{operation="get",result="error",store="examples"} 1.0' in text
+    # connection refused: the guard's reason, not a lookup
+    assert 'redis_operations_total{operation="shared_get",result="backend_error"} 1.0' in text
+    assert 'redis_operations_total{operation="examples_get",result="backend_error"} 1.0' in text
+    assert "redis_cache_lookups_total{" not in text
 
 
 @pytest.mark.slow

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis_support import Target, assert_documented
+from redis_support import Target
 
 from devstack.testing import running_app
+from devstack.testkit import Contract
 
 CACHE = "/examples/cache"
 
@@ -58,7 +59,7 @@ async def test_bad_input_is_422(standalone: Target, method: str, url: str, locat
             template = "/examples/cache/{key}"
         else:
             template = "/redis/nodes/{node_name}/info"
-        assert_documented(document, template, method, 422, body)
+        Contract(document).check(method, template, 422, body)
     # nothing was written for the rejected requests
     assert list(standalone.client.scan_iter(match=f"{standalone.namespace}*")) == []
 
@@ -79,7 +80,7 @@ async def test_unknown_node_is_404(cluster: Target) -> None:
         body = await response.get_json()
         assert body["error"] == "ResourceNotFoundError"
         assert body["message"] == "Unknown Redis node: redis-9"
-        assert_documented(document, "/redis/nodes/{node_name}/info", "get", 404, body)
+        Contract(document).check("get", "/redis/nodes/{node_name}/info", 404, body)
 
 
 async def test_post_with_a_body_of_the_wrong_type_or_size(standalone: Target) -> None:
@@ -89,10 +90,10 @@ async def test_post_with_a_body_of_the_wrong_type_or_size(standalone: Target) ->
             f"{CACHE}/k?value=v", data=b"\x00\x01", headers={"Content-Type": "application/octet-stream"}
         )
         assert response.status_code == 415
-        assert_documented(document, "/examples/cache/{key}", "post", 415, await response.get_json())
+        Contract(document).check("post", "/examples/cache/{key}", 415, await response.get_json())
         response = await client.post(f"{CACHE}/k?value=v", data=b"x" * 2000, headers={"Content-Type": "text/plain"})
         assert response.status_code == 413
-        assert_documented(document, "/examples/cache/{key}", "post", 413, await response.get_json())
+        Contract(document).check("post", "/examples/cache/{key}", 413, await response.get_json())
     assert standalone.client.exists(f"{standalone.examples_prefix}k") == 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.request
 import uuid
@@ -14,45 +13,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bao import PrivateBao
+from vault_support import SEEDED, PrivateBao, vault_env
 
-VAULT_KEYS = (
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-    "VAULT_APPROLE_DIR",
-    "VAULT_ROLE_ID",
-    "VAULT_SECRET_ID",
-    "VAULT_CA_CERT",
-)
-
-SEEDED = {
-    "postgres": {"user": "appuser", "password": "pg-secret", "database": "appdb", "tls_enabled": "false"},
-    "mysql": {"root_password": "", "user": "appuser", "password": "my-secret", "database": "appdb"},
-    "redis-1": {"password": "redis-secret"},
-}
-
-
-def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
-    """Every VAULT_* variable the plugin reads: the given ones, the rest removed."""
-    env: dict[str, str | None] = dict.fromkeys(VAULT_KEYS)
-    env["VAULT_ADDR"] = addr
-    env.update({f"VAULT_{key.upper()}": value for key, value in values.items()})
-    return env
+from devstack.testkit import require_env
 
 
 @pytest.fixture(scope="session")
 def shared() -> dict[str, str]:
     """The shared server's settings from .run/devstack.env; a missing server is a failure."""
-    missing = [key for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR") if not os.environ.get(key)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not set: run scripts/services.sh up and source .run/devstack.env")
-    addr = os.environ["VAULT_ADDR"]
+    settings = require_env("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR")
+    addr = settings["VAULT_ADDR"]
     try:
         with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=5) as answer:
             assert answer.status == 200
     except OSError:
         pytest.fail(f"Vault at {addr} does not answer: run scripts/services.sh up")
-    return {key: os.environ[key] for key in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_APPROLE_DIR")}
+    return settings
 
 
 @pytest.fixture

@@ -1,34 +1,50 @@
-"""The plugin's Prometheus collectors (one set per application registry)."""
+"""The plugin's Prometheus collectors (one set per application registry).
+
+Every call to the broker is counted and timed in core's scheme (``OperationMetrics``):
+``rabbitmq_operations_total{operation, result}`` and
+``rabbitmq_operation_duration_seconds{operation}``, ``operation`` one of :data:`OPERATIONS`
+(a publish is timed until the broker's confirm, a first declare included). Messages are
+counted apart, since one consume takes many: ``rabbitmq_messages_published_total``
+(confirmed by the broker) and ``rabbitmq_messages_consumed_total`` (taken and acknowledged).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
-PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+from devstack.api import OperationMetrics
+
+OPERATIONS = ("publish", "queue_info", "consume", "list_queues")
 
 
 class RabbitMQMetrics:
-    """``rabbitmq_messages_published_total{result}``, ``rabbitmq_messages_consumed_total``,
-    ``rabbitmq_publish_duration_seconds``."""
+    """The plugin's collectors; recording is a no-op until :meth:`bind`."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.published = Counter(
-            "rabbitmq_messages_published_total",
-            "Messages published through the API, by result (confirmed, failed)",
-            ["result"],
+    def __init__(self) -> None:
+        self.calls = OperationMetrics("rabbitmq", "RabbitMQ")
+        self._published: Counter | None = None
+        self._consumed: Counter | None = None
+
+    def bind(self, registry: CollectorRegistry) -> None:
+        """Create the collectors on the application's registry (``devstack_metrics``)."""
+        self.calls.bind(registry)
+        self._published = Counter(
+            "rabbitmq_messages_published",
+            "Messages published through the API and confirmed by the broker",
             registry=registry,
         )
-        self.consumed = Counter(
-            "rabbitmq_messages_consumed_total",
+        self._consumed = Counter(
+            "rabbitmq_messages_consumed",
             "Messages taken from queues and acknowledged through the API",
             registry=registry,
         )
-        self.publish_duration = Histogram(
-            "rabbitmq_publish_duration_seconds",
-            "Time from publish to the broker's confirm (including a first declare)",
-            buckets=PUBLISH_BUCKETS,
-            registry=registry,
-        )
-        # The labelled children, resolved once: labels() takes a lock on every call.
-        self.publish_confirmed = self.published.labels("confirmed")
-        self.publish_failed = self.published.labels("failed")
+
+    def published(self) -> None:
+        """Count one message the broker confirmed."""
+        if self._published is not None:
+            self._published.inc()
+
+    def consumed(self, count: int) -> None:
+        """Count ``count`` messages taken and acknowledged."""
+        if self._consumed is not None and count:
+            self._consumed.inc(count)

@@ -13,12 +13,10 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import HealthCheck, Host
-from devstack_rabbitmq.metrics import RabbitMQMetrics
+from devstack_rabbitmq.health import health_check
 from devstack_rabbitmq.routes import build_blueprint
 from devstack_rabbitmq.service import MANAGEMENT_SERVICE, SERVICE, service_of
 from devstack_rabbitmq.settings import RabbitMQSettings
-
-HEALTH_TIMEOUT = 5.0
 
 
 @hookimpl
@@ -38,21 +36,12 @@ def devstack_routes(host: Host) -> Blueprint:
 
 @hookimpl
 def devstack_health_checks(host: Host) -> list[HealthCheck]:
-    service = service_of(host)
-    return [
-        HealthCheck(
-            name=SERVICE,
-            probe=service.health,
-            timeout=HEALTH_TIMEOUT,
-            critical=True,
-            description="AMQP connection to RabbitMQ opens a channel",
-        )
-    ]
+    return [health_check(service_of(host))]
 
 
 @hookimpl
 def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
-    service_of(host).metrics = RabbitMQMetrics(registry)
+    service_of(host).metrics.bind(registry)
 
 
 @hookimpl

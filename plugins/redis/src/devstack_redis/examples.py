@@ -12,7 +12,6 @@ from typing import Any
 
 from redis.commands.core import AsyncScript
 
-from devstack.api import ServiceUnavailable
 from devstack_redis.keyspace import escape_glob, find_keys
 from devstack_redis.service import SERVICE, DataClient, RedisService
 
@@ -35,17 +34,15 @@ class CacheExamples:
 
     @asynccontextmanager
     async def _client(self, operation: str, timeout: float | None = None) -> AsyncIterator[DataClient]:
-        """The data client inside the ``redis`` backend guard, counting failures as ``error``.
+        """The data client inside the ``redis`` backend guard, the call counted and timed
+        as ``examples_<operation>``.
 
         A client that does not exist yet answers 503 without touching the circuit breaker.
         """
-        try:
+        async with self._service.metrics.measured(f"examples_{operation}"):
             client = self._service.data()
             async with self._service.host.backend(SERVICE, timeout=timeout):
                 yield client
-        except ServiceUnavailable:
-            self._service.count("examples", operation, "error")
-            raise
 
     def _get_with_ttl(self, client: DataClient) -> AsyncScript:
         """GET and TTL of one key in one round trip (EVALSHA, loaded on first use)."""
@@ -56,22 +53,20 @@ class CacheExamples:
     async def get(self, key: str) -> dict[str, Any]:
         async with self._client("get") as client:
             value, ttl = await self._get_with_ttl(client)(keys=[self._prefix + key])
-        if value is None or ttl == -2:
-            self._service.count("examples", "get", "miss")
+        found = value is not None and ttl != -2
+        self._service.metrics.lookup("examples", found)
+        if not found:
             return {"key": key, "value": None, "exists": False, "ttl": None}
-        self._service.count("examples", "get", "hit")
         return {"key": key, "value": text(value), "exists": True, "ttl": NO_EXPIRATION if ttl < 0 else int(ttl)}
 
     async def set(self, key: str, value: str, ttl: int | None) -> dict[str, Any]:
         async with self._client("set") as client:
             await client.set(self._prefix + key, value.encode(), ex=ttl)
-        self._service.count("examples", "set", "set")
         return {"key": key, "value": value, "ttl": ttl, "action": "set"}
 
     async def delete(self, key: str) -> dict[str, Any]:
         async with self._client("delete") as client:
             removed = await client.unlink(self._prefix + key)
-        self._service.count("examples", "delete", "delete")
         return {"key": key, "deleted": int(removed) > 0, "action": "delete"}
 
     async def search(self, pattern: str, limit: int) -> dict[str, Any]:
@@ -87,5 +82,5 @@ class CacheExamples:
                 client, escape_glob(self._prefix) + pattern, limit, settings.scan_count, settings.search_budget
             )
         keys = sorted(text(key)[len(self._prefix) :] for key in raw)
-        self._service.count("examples", "search", "hit" if keys else "miss")
+        self._service.metrics.lookup("examples", bool(keys))
         return {"pattern": pattern, "keys": keys, "count": len(keys), "truncated": truncated}

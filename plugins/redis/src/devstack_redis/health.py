@@ -6,8 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
-from devstack.api import HealthBody, ServiceUnavailable, health_body
-from devstack_redis.service import NodeClient, RedisService, raw_command
+from devstack.api import HealthBody, HealthCheck, ServiceUnavailable, health_body
+from devstack_redis.service import SERVICE, NodeClient, RedisService, raw_command
 from devstack_redis.topology import parse_cluster_info
 
 log = logging.getLogger("devstack_redis")
@@ -96,3 +96,14 @@ class RedisHealth:
         if not healthy:
             body["error"] = "Redis cluster is not healthy" if settings.cluster_mode else "Redis connection failed"
         return body
+
+
+def health_check(service: RedisService) -> HealthCheck:
+    """The plugin's one (critical) health check; REDIS_HEALTH_TIMEOUT bounds each node."""
+    return HealthCheck(
+        name=SERVICE,
+        probe=RedisHealth(service).probe,
+        timeout=service.settings.health_timeout + 1.0,
+        critical=True,
+        description="Every Redis node answers and the cluster state is ok",
+    )

@@ -30,7 +30,12 @@ class ClusterManagement:
     def __init__(self, service: RedisService) -> None:
         self._service = service
 
-    async def _cluster_command(self, *command: str) -> Any:
+    async def _cluster_command(self, operation: str, *command: str) -> Any:
+        """``command`` on the first configured node that answers, counted as ``operation``."""
+        async with self._service.metrics.measured(operation):
+            return await self._first_answer(*command)
+
+    async def _first_answer(self, *command: str) -> Any:
         if not self._service.settings.cluster_mode:
             raise ServiceUnavailable(SERVICE, NOT_CONFIGURED)
         nodes = self._service.nodes()
@@ -47,14 +52,15 @@ class ClusterManagement:
             raise ServiceUnavailable(SERVICE, NO_NODE)
 
     async def nodes(self) -> dict[str, Any]:
-        nodes = parse_cluster_nodes(await self._cluster_command("CLUSTER", "NODES"))
+        nodes = parse_cluster_nodes(await self._cluster_command("cluster_nodes", "CLUSTER", "NODES"))
         return {"status": "success", "total_nodes": len(nodes), "nodes": nodes}
 
     async def slots(self) -> dict[str, Any]:
-        return parse_cluster_slots(await self._cluster_command("CLUSTER", "SLOTS"))
+        return parse_cluster_slots(await self._cluster_command("cluster_slots", "CLUSTER", "SLOTS"))
 
     async def info(self) -> dict[str, Any]:
-        return {"status": "success", "cluster_info": parse_cluster_info(await self._cluster_command("CLUSTER", "INFO"))}
+        raw = await self._cluster_command("cluster_info", "CLUSTER", "INFO")
+        return {"status": "success", "cluster_info": parse_cluster_info(raw)}
 
     async def node_info(self, name: str) -> dict[str, Any]:
         """INFO all of one configured node, its allowlisted fields only (see node_info);
@@ -66,6 +72,6 @@ class ClusterManagement:
         node = self._service.node(name)
         if node is None:
             raise NotFound(f"Unknown Redis node: {name}")
-        async with self._service.host.backend(node.name):
+        async with self._service.metrics.measured("node_info"), self._service.host.backend(node.name):
             info = await node.client.info("all")
         return {"status": "success", "node": node.name, "info": allowed_info(info)}

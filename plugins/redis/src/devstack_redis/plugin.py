@@ -11,8 +11,7 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import CacheBackend, HealthCheck, Host
-from devstack_redis.health import RedisHealth
-from devstack_redis.metrics import RedisMetrics
+from devstack_redis.health import health_check
 from devstack_redis.routes import build_blueprint
 from devstack_redis.service import SERVICE, service_of
 from devstack_redis.settings import RedisSettings
@@ -28,7 +27,7 @@ def devstack_settings() -> type[RedisSettings]:
 def devstack_secret_services(host: Host) -> list[str]:
     """The cluster's secret and one per node (standalone Redis reads no secret)."""
     settings = host.settings(RedisSettings)
-    cluster = settings.cluster_secret_service()
+    cluster = settings.cluster_secrets_service()
     return [*([cluster] if cluster else []), *(node.name for node in settings.nodes)]
 
 
@@ -39,21 +38,12 @@ def devstack_routes(host: Host) -> Blueprint:
 
 @hookimpl
 def devstack_health_checks(host: Host) -> list[HealthCheck]:
-    service = service_of(host)
-    return [
-        HealthCheck(
-            name=SERVICE,
-            probe=RedisHealth(service).probe,
-            timeout=service.settings.health_timeout + 1.0,
-            critical=True,
-            description="Every Redis node answers and the cluster state is ok",
-        )
-    ]
+    return [health_check(service_of(host))]
 
 
 @hookimpl
 def devstack_metrics(registry: CollectorRegistry, host: Host) -> None:
-    service_of(host).metrics = RedisMetrics(registry)
+    service_of(host).metrics.bind(registry)
 
 
 @hookimpl

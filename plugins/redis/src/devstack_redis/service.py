@@ -3,7 +3,8 @@
 In cluster mode (``REDIS_NODES`` set) the data client is a ``RedisCluster`` over the
 configured nodes and every node also gets a small direct client (health, node info,
 cluster management). In standalone mode the data client is a ``Redis`` on ``REDIS_URL``
-and serves as the only node.
+and serves as the only node. redis-py connects lazily: building the clients fails only
+when the secrets provider cannot answer, and a Redis that is down answers 503 per call.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from devstack.api import Host, ServiceUnavailable
-from devstack_redis.metrics import RedisMetrics, Result, Store
+from devstack.api import BackgroundOpener, Host, ServiceUnavailable
+from devstack_redis.metrics import RedisMetrics
 from devstack_redis.settings import NodeAddress, RedisSettings
 
 log = logging.getLogger("devstack_redis")
@@ -51,14 +52,29 @@ class Clients:
 
 
 class RedisService:
-    """The plugin's state for one application (``host.state(RedisService)``)."""
+    """The plugin's state for one application (``host.state(RedisService)``).
+
+    The clients are built by core's ``BackgroundOpener``: a secrets provider that cannot
+    answer yet (the passwords) is retried with backoff, and startup never fails on it.
+    """
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self.settings = host.settings(RedisSettings)
-        self.metrics: RedisMetrics | None = None
-        self._clients: Clients | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.metrics = RedisMetrics()
+        self._opened = asyncio.Event()
+        # clients an attempt built after shutdown began: closed by stop(), after the opener
+        self._orphans: list[Clients] = []
+        self._opener: BackgroundOpener[Clients] = BackgroundOpener(
+            SERVICE,
+            "clients",
+            open=self._open,
+            close=close_clients,
+            discard=self._orphans.append,
+            timeout=CLOSE_TIMEOUT,
+            retry_max_wait=BACKOFF_CAP,
+            on_open=lambda _clients: self._opened.set(),
+        )
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -67,45 +83,30 @@ class RedisService:
         Waits up to ``startup_wait`` seconds so that a healthy setup serves from the
         first request; a Redis or secrets provider that is down never fails startup.
         """
-        self._task = asyncio.create_task(self._connect(), name="devstack-redis-connect")
+        self._opener.start()
+        self.host.opening(SERVICE, self._opener.first_attempt)
         if self.settings.startup_wait > 0:
-            await asyncio.wait({self._task}, timeout=self.settings.startup_wait)
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.startup_wait):
+                    await self._opened.wait()
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-        clients, self._clients = self._clients, None
-        if clients is None:
-            return
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                await clients.data.aclose()
-                for node in clients.nodes:
-                    if node.client is not clients.data:
-                        await node.client.aclose()
-                for pool in clients.pools:
-                    await pool.disconnect()
-        except Exception as exc:  # noqa: BLE001 - shutdown goes on
-            log.warning("closing redis clients failed", extra={"error_type": type(exc).__name__})
+        """Stop building, close the clients (and any an attempt built too late), bounded."""
+        await self._opener.stop()
+        orphans = list(self._orphans)
+        self._orphans.clear()
+        for clients in orphans:
+            await close_clients(clients, CLOSE_TIMEOUT)
 
-    async def _connect(self) -> None:
-        delay = 0.5
-        while self._clients is None:
-            try:
-                self._clients = await self._build()
-            except ServiceUnavailable:
-                log.warning("redis credentials unavailable; retrying", extra={"retry_in_s": delay})
-            except Exception as exc:  # noqa: BLE001 - retried with backoff
-                log.warning("redis client setup failed; retrying", extra={"error_type": type(exc).__name__})
-            if self._clients is None:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_CAP)
-        await self._warm_up(self._clients.data)
+    async def _open(self) -> Clients:
+        """One attempt: the passwords from the secrets provider, the clients, a warm-up."""
+        clients = await self._build()
+        await self._warm_up(clients.data)
+        return clients
 
     async def _warm_up(self, data: DataClient) -> None:
-        """Learn the cluster topology (or open the first connection) once, best effort."""
+        """Learn the cluster topology (or open the first connection) once, best effort:
+        the clients work without it, and answer 503 while Redis is down."""
         try:
             async with asyncio.timeout(self.settings.connect_timeout + self.settings.socket_timeout):
                 if isinstance(data, RedisCluster):
@@ -113,7 +114,7 @@ class RedisService:
                 else:
                     await data.ping()
         except Exception as exc:  # noqa: BLE001 - requests will answer 503 until Redis is up
-            log.warning("redis is not reachable yet", extra={"error_type": type(exc).__name__})
+            log.warning("redis is not reachable yet", extra={"service": SERVICE, "error_type": type(exc).__name__})
 
     # building clients -----------------------------------------------------------------
     async def _password_of(self, service: str | None) -> str | None:
@@ -127,7 +128,7 @@ class RedisService:
         if not settings.cluster_mode:
             return self._standalone()
         fallback = settings.cluster_password or settings.password
-        cluster_service = settings.cluster_secret_service()
+        cluster_service = settings.cluster_secrets_service()
         cluster_password = await self._password_of(cluster_service)
         if cluster_password is None and fallback is not None:
             cluster_password = fallback.get_secret_value()
@@ -181,12 +182,13 @@ class RedisService:
     # access ---------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self._clients is not None
+        return self._opener.client is not None
 
     def _require(self) -> Clients:
-        if self._clients is None:
+        clients = self._opener.client
+        if clients is None:
             raise ServiceUnavailable(SERVICE, "Redis connection is not established yet")
-        return self._clients
+        return clients
 
     def data(self) -> DataClient:
         """The client of the cache examples, the pattern search and the shared cache."""
@@ -199,9 +201,19 @@ class RedisService:
     def node(self, name: str) -> NodeClient | None:
         return next((node for node in self._require().nodes if node.name == name), None)
 
-    def count(self, store: Store, operation: str, result: Result) -> None:
-        if self.metrics is not None:
-            self.metrics.count(store, operation, result)
+
+async def close_clients(clients: Clients, timeout: float) -> None:
+    """Close the data client, the node clients and their pools within ``timeout`` (best effort)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await clients.data.aclose()
+            for node in clients.nodes:
+                if node.client is not clients.data:
+                    await node.client.aclose()
+            for pool in clients.pools:
+                await pool.disconnect()
+    except Exception as exc:  # noqa: BLE001 - shutdown goes on
+        log.warning("closing redis clients failed", extra={"service": SERVICE, "error_type": type(exc).__name__})
 
 
 async def raw_command(client: Redis, *args: str) -> Any:

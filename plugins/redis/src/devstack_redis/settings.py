@@ -76,7 +76,7 @@ class RedisSettings(BaseSettings):
         None, description="Password of the standalone Redis (a password in REDIS_URL is moved here)"
     )
     cluster_password: SecretStr | None = Field(None, description="Cluster password when the secrets provider has none")
-    secret_service: str = Field(
+    secrets_service: str = Field(
         "", description="Secrets entry holding the cluster password (empty: the first node's name)"
     )
     key_prefix: str = Field("devstack:", description="Prefix of the shared cache's keys")
@@ -115,11 +115,11 @@ class RedisSettings(BaseSettings):
         self.url = urlunsplit(parts._replace(netloc=netloc))
         return self
 
-    @field_validator("secret_service")
+    @field_validator("secrets_service")
     @classmethod
     def service_name(cls, value: str) -> str:
         if value and not NODE_NAME.match(value):
-            raise ValueError("secret_service must be 1-50 characters of letters, digits, '_' and '-'")
+            raise ValueError("secrets_service must be 1-50 characters of letters, digits, '_' and '-'")
         return value
 
     @property
@@ -138,7 +138,7 @@ class RedisSettings(BaseSettings):
     def node(self, name: str) -> NodeAddress | None:
         return next((node for node in self.nodes if node.name == name), None)
 
-    def cluster_secret_service(self) -> str | None:
-        if self.secret_service:
-            return self.secret_service
+    def cluster_secrets_service(self) -> str | None:
+        if self.secrets_service:
+            return self.secrets_service
         return self.nodes[0].name if self.nodes else None

@@ -28,19 +28,20 @@ class RedisCache:
 
     @asynccontextmanager
     async def _client(self, operation: str) -> AsyncIterator[DataClient]:
-        """The data client inside the ``redis`` guard; any failure becomes CacheUnavailable."""
+        """The data client inside the ``redis`` guard, the call counted and timed as
+        ``shared_<operation>``; any failure becomes CacheUnavailable."""
         try:
-            client = self._service.data()
-            async with self._service.host.backend(SERVICE, timeout=self._service.settings.cache_timeout):
-                yield client
+            async with self._service.metrics.measured(f"shared_{operation}"):
+                client = self._service.data()
+                async with self._service.host.backend(SERVICE, timeout=self._service.settings.cache_timeout):
+                    yield client
         except ServiceUnavailable:
-            self._service.count("shared", operation, "error")
             raise CacheUnavailable("redis") from None
 
     async def get(self, key: str) -> bytes | None:
         async with self._client("get") as client:
             value = await client.get(self._prefix + key)
-        self._service.count("shared", "get", "miss" if value is None else "hit")
+        self._service.metrics.lookup("shared", value is not None)
         return None if value is None else as_bytes(value)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
@@ -49,15 +50,12 @@ class RedisCache:
                 await client.unlink(self._prefix + key)
             else:
                 await client.set(self._prefix + key, value, px=max(1, int(ttl * 1000)))
-        self._service.count("shared", "set", "set")
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
         async with self._client("delete") as client:
-            removed = int(await client.unlink(*(self._prefix + key for key in keys)))
-        self._service.count("shared", "delete", "delete")
-        return removed
+            return int(await client.unlink(*(self._prefix + key for key in keys)))
 
     async def delete_prefix(self, prefix: str) -> int:
         """SCAN every primary for the prefix and UNLINK what it finds, in batches."""
@@ -73,5 +71,4 @@ class RedisCache:
                         pending.clear()
             if pending:
                 removed += int(await client.unlink(*pending))
-        self._service.count("shared", "delete_prefix", "delete")
         return removed

@@ -21,7 +21,7 @@ from hvac import exceptions as hvac_errors
 from devstack_vault.metrics import VaultMetrics
 from devstack_vault.settings import VaultSettings
 
-log = logging.getLogger("devstack_vault.auth")
+log = logging.getLogger("devstack_vault")
 
 T = TypeVar("T")
 
@@ -119,6 +119,7 @@ class TokenKeeper:
     def _login_locked(self) -> None:
         credentials = approle_credentials(self.settings)
         if credentials is not None:
+            started = time.perf_counter()
             try:
                 answer = self.client.auth.approle.login(
                     role_id=credentials.role_id,
@@ -127,10 +128,10 @@ class TokenKeeper:
                     mount_point=self.settings.approle_mount,
                 )
             except LOGIN_REFUSED as exc:
-                self.metrics.requests.labels("login", "refused").inc()
+                self.metrics.calls.observe("login", "rejected", time.perf_counter() - started)
                 log.warning("vault AppRole login refused", extra={"error_type": type(exc).__name__})
             else:
-                self.metrics.requests.labels("login", "success").inc()
+                self.metrics.calls.observe("login", "ok", time.perf_counter() - started)
                 auth = answer["auth"]
                 self.client.token = auth["client_token"]
                 self._set_lease("approle", float(auth["lease_duration"]), float(auth["lease_duration"]), auth)
@@ -139,12 +140,13 @@ class TokenKeeper:
         if self.settings.token is None:
             raise NotAuthenticated("no Vault credential was accepted")
         self.client.token = self.settings.token.get_secret_value()
+        started = time.perf_counter()
         try:
             info = self.client.auth.token.lookup_self()["data"]
         except TOKEN_REFUSED:
-            self.metrics.requests.labels("token_lookup", "refused").inc()
+            self.metrics.calls.observe("token_lookup", "rejected", time.perf_counter() - started)
             raise
-        self.metrics.requests.labels("token_lookup", "success").inc()
+        self.metrics.calls.observe("token_lookup", "ok", time.perf_counter() - started)
         remaining = float(info.get("ttl") or 0)
         period = float(info.get("creation_ttl") or remaining)
         self._set_lease("token", remaining, period, info)

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 
-from devstack.api import ApiError
-from devstack_vault.service import VaultService
+from devstack.api import ApiError, Host
+from devstack_vault.service import VaultService, service_of
 
-log = logging.getLogger("devstack_vault.background")
+log = logging.getLogger("devstack_vault")
 
 IDLE_POLL = 5.0
 MAX_BACKOFF = 30.0
@@ -78,3 +78,8 @@ class Background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks = []
+
+
+def background_of(host: Host) -> Background:
+    """The application's background tasks (created by the first hook that needs them)."""
+    return host.state(Background, lambda: Background(service_of(host)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from devstack.api import HealthBody, HealthCheck
 from devstack_vault.service import SERVICE, VaultService
 
-log = logging.getLogger("devstack_vault.health")
+log = logging.getLogger("devstack_vault")
 
 
 def health_check(service: VaultService) -> HealthCheck:
@@ -19,17 +20,19 @@ def health_check(service: VaultService) -> HealthCheck:
             "authenticated": service.auth.authenticated,
             "circuit_breaker": service.host.breaker_state(SERVICE),
         }
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(service.settings.timeout):
                 status = await asyncio.to_thread(service.read_health)
         except Exception as exc:  # noqa: BLE001 - any failure means Vault cannot be reached
-            service.metrics.requests.labels("health", "error").inc()
-            log.warning("vault health check failed", extra={"error_type": type(exc).__name__})
+            result = "timeout" if isinstance(exc, TimeoutError) else "backend_error"
+            service.metrics.calls.observe("health", result, time.perf_counter() - started)
+            log.warning("vault health check failed", extra={"service": SERVICE, "error_type": type(exc).__name__})
             return {
                 "status": "unhealthy",
                 "details": {"status": "unhealthy", **details, "error": "Vault is unreachable"},
             }
-        service.metrics.requests.labels("health", "success").inc()
+        service.metrics.calls.observe("health", "ok", time.perf_counter() - started)
         initialized = bool(status.get("initialized"))
         sealed = bool(status.get("sealed"))
         verdict = "healthy" if initialized and not sealed else "unhealthy"

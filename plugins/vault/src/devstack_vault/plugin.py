@@ -12,23 +12,14 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import HealthCheck, Host, TlsMaterial
-from devstack_vault.background import Background
+from devstack_vault.background import background_of
 from devstack_vault.health import health_check
 from devstack_vault.metrics import VaultMetrics
 from devstack_vault.names import safe_name
 from devstack_vault.routes import build_blueprint
-from devstack_vault.service import SERVICE, VaultService
+from devstack_vault.service import SERVICE, service_of
 from devstack_vault.settings import VaultSettings
 from devstack_vault.tls import issue_tls_material
-
-
-def service_of(host: Host) -> VaultService:
-    """The application's VaultService (created by the first hook that needs it)."""
-    return host.state(VaultService, lambda: VaultService(host, host.settings(VaultSettings)))
-
-
-def background_of(host: Host) -> Background:
-    return host.state(Background, lambda: Background(service_of(host)))
 
 
 @hookimpl

@@ -90,92 +90,106 @@ def key_not_found(service_name: str, key: str) -> NotFound:
     return NotFound(f"Key '{key}' not found in secret '{service_name}'", details=details)
 
 
-def build_blueprint(host: Host, service: VaultService) -> Blueprint:
-    blueprint = Blueprint("vault", __name__)
-    settings = service.settings
-    cache = host.cache_for(SERVICE)
-    store = store_of(settings)
+class VaultRoutes:
+    """The handlers of one application, on its Vault service and its shared cache."""
 
-    def is_protected(name: str) -> bool:
+    def __init__(self, host: Host, service: VaultService) -> None:
+        self.host = host
+        self.service = service
+        self.settings = service.settings
+        self.cache = host.cache_for(SERVICE)
+        self.store = store_of(service.settings)
+
+    def is_protected(self, name: str) -> bool:
         """A secret devstack itself reads (host.protected_secrets) or VAULT_PROTECTED_SECRETS names."""
-        return name in host.protected_secrets() or name in settings.protected_secrets
+        return name in self.host.protected_secrets() or name in self.settings.protected_secrets
 
-    @blueprint.get("/examples/vault/secret/<service_name>")
-    async def read_secret(service_name: str) -> Response:
+    async def read_secret(self, service_name: str) -> Response:
         name = validated().path["service_name"]
 
         async def produce() -> dict[str, Any]:
-            data = await service.read_secret(name)
+            data = await self.service.read_secret(name)
             if data is None:
                 raise secret_not_found(name)
-            return {"service": name, "data": shown(data, is_protected(name)), "note": SECRET_NOTE}
+            return {"service": name, "data": shown(data, self.is_protected(name)), "note": SECRET_NOTE}
 
-        body, age = await cache.cached_json(secret_cache_key(name, store), settings.response_cache_ttl, produce)
-        if is_protected(name):  # it may have become protected after the answer was cached
+        cache_key = secret_cache_key(name, self.store)
+        body, age = await self.cache.cached_json(cache_key, self.settings.response_cache_ttl, produce)
+        if self.is_protected(name):  # it may have become protected after the answer was cached
             body = {**body, "data": masked_all(body["data"])}
         return cached_response(body, age)
 
-    @blueprint.get("/examples/vault/secret/<service_name>/<key>")
-    async def read_secret_key(service_name: str, key: str) -> Response:
+    async def read_secret_key(self, service_name: str, key: str) -> Response:
         path = validated().path
         name, wanted = path["service_name"], path["key"]
 
         async def produce() -> dict[str, Any]:
-            data = await service.read_secret(name)
+            data = await self.service.read_secret(name)
             if data is None:
                 raise secret_not_found(name, wanted)
             if wanted not in data:
                 raise key_not_found(name, wanted)
-            hidden = is_protected(name) or sensitive_name(wanted)
+            hidden = self.is_protected(name) or sensitive_name(wanted)
             value = MASK if hidden else as_text(masked(data[wanted]))
             return {"service": name, "key": wanted, "value": value, "note": SECRET_NOTE}
 
-        cache_key = key_cache_key(name, wanted, store)
-        body, age = await cache.cached_json(cache_key, settings.response_cache_ttl, produce)
-        if is_protected(name):
+        cache_key = key_cache_key(name, wanted, self.store)
+        body, age = await self.cache.cached_json(cache_key, self.settings.response_cache_ttl, produce)
+        if self.is_protected(name):
             body = {**body, "value": MASK}
         return cached_response(body, age)
 
-    @blueprint.post("/examples/vault/secret/<service_name>")
-    async def write_secret(service_name: str) -> Response:
+    async def write_secret(self, service_name: str) -> Response:
         request = validated()
         name = request.path["service_name"]
-        if is_protected(name):
+        if self.is_protected(name):
             raise Forbidden(f"Secret '{name}' holds credentials devstack reads and cannot be written through the API")
-        version = await service.write_secret(name, dict(request.body))
-        await cache.invalidate(prefix=secret_cache_prefix(name))
+        version = await self.service.write_secret(name, dict(request.body))
+        await self.cache.invalidate(prefix=secret_cache_prefix(name))
         return jsonify({"service": name, "version": version})
 
-    @blueprint.get("/examples/vault/secret/<service_name>/versions/<version>")
-    async def read_secret_version(service_name: str, version: str) -> Response:
+    async def read_secret_version(self, service_name: str, version: str) -> Response:
         path = validated().path
         name, number = path["service_name"], path["version"]
-        found = await service.read_version(name, number)
+        found = await self.service.read_version(name, number)
         if found is None:
             raise NotFound(f"Version {number} of secret '{name}' not found")
         return jsonify(
             {
                 "service": name,
                 "version": found.version,
-                "data": shown(found.data, is_protected(name)),
+                "data": shown(found.data, self.is_protected(name)),
                 "created_time": found.created_time,
             }
         )
 
-    @blueprint.post("/examples/vault/transit/encrypt")
-    async def transit_encrypt() -> Response:
+    async def transit_encrypt(self) -> Response:
         plaintext = validated().body["plaintext"]
-        return jsonify({"ciphertext": await service.encrypt(plaintext)})
+        return jsonify({"ciphertext": await self.service.encrypt(plaintext)})
 
-    @blueprint.post("/examples/vault/transit/decrypt")
-    async def transit_decrypt() -> Response:
+    async def transit_decrypt(self) -> Response:
         ciphertext = validated().body["ciphertext"]
         try:
-            plaintext = await service.decrypt(ciphertext)
+            plaintext = await self.service.decrypt(ciphertext)
         except Undecryptable:
             raise invalid(
                 ["body", "ciphertext"], "The ciphertext cannot be decrypted with this key", value=ciphertext
             ) from None
         return jsonify({"plaintext": plaintext})
 
+
+def build_blueprint(host: Host, service: VaultService) -> Blueprint:
+    """KV v2 reads (cached in the shared cache) and writes, versions, transit encrypt/decrypt.
+
+    Every constraint on the inputs is in contract.yaml; handlers read the validated values.
+    """
+    blueprint = Blueprint("vault", __name__)
+    routes = VaultRoutes(host, service)
+    secret = "/examples/vault/secret/<service_name>"
+    blueprint.add_url_rule(secret, view_func=routes.read_secret, methods=["GET"])
+    blueprint.add_url_rule(f"{secret}/<key>", view_func=routes.read_secret_key, methods=["GET"])
+    blueprint.add_url_rule(secret, view_func=routes.write_secret, methods=["POST"])
+    blueprint.add_url_rule(f"{secret}/versions/<version>", view_func=routes.read_secret_version, methods=["GET"])
+    blueprint.add_url_rule("/examples/vault/transit/encrypt", view_func=routes.transit_encrypt, methods=["POST"])
+    blueprint.add_url_rule("/examples/vault/transit/decrypt", view_func=routes.transit_decrypt, methods=["POST"])
     return blueprint

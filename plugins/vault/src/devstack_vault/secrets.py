@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from devstack.api import ApiError
 from devstack_vault.metrics import VaultMetrics
 
-log = logging.getLogger("devstack_vault.secrets")
+log = logging.getLogger("devstack_vault")
 
 Secret = dict[str, str]
 Fetch = Callable[[str], Awaitable[Secret | None]]

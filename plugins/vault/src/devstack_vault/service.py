@@ -28,7 +28,7 @@ from devstack_vault.names import safe_name
 from devstack_vault.secrets import Secret, SecretsCache
 from devstack_vault.settings import VaultSettings
 
-log = logging.getLogger("devstack_vault.service")
+log = logging.getLogger("devstack_vault")
 
 T = TypeVar("T")
 
@@ -55,12 +55,6 @@ class Undecryptable(Exception):
     """Vault refused the ciphertext, or the plaintext is not UTF-8 text."""
 
 
-def result_of(exc: BaseException) -> str:
-    if isinstance(exc, ApiError):
-        return "circuit_open" if exc.details and exc.details.get("reason") == "circuit_open" else "error"
-    return "error"
-
-
 class VaultService:
     """One hvac client (one requests session), its token keeper and the secrets cache."""
 
@@ -83,14 +77,8 @@ class VaultService:
     async def call(self, operation: str, fn: Callable[[hvac.Client], T], *, authenticated: bool = True) -> T:
         """Run ``fn(client)`` in a thread under the vault guard, with a valid token."""
         work: Callable[[], T] = (lambda: self.auth.run(fn)) if authenticated else (lambda: fn(self.client))
-        try:
-            async with self.host.backend(SERVICE, timeout=self.settings.timeout):
-                result = await asyncio.to_thread(work)
-        except Exception as exc:
-            self.metrics.requests.labels(operation, result_of(exc)).inc()
-            raise
-        self.metrics.requests.labels(operation, "success").inc()
-        return result
+        async with self.metrics.calls.measured(operation), self.host.backend(SERVICE, timeout=self.settings.timeout):
+            return await asyncio.to_thread(work)
 
     # KV v2 ----------------------------------------------------------------------------
     def _kv_path(self, name: str) -> str:
@@ -240,3 +228,8 @@ class VaultService:
             except (ApiError, TimeoutError):
                 log.warning("vault token revocation at shutdown failed")
         self.client.adapter.close()
+
+
+def service_of(host: Host) -> VaultService:
+    """The application's VaultService (created by the first hook that needs it)."""
+    return host.state(VaultService, lambda: VaultService(host, host.settings(VaultSettings)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from quart.testing import QuartClient
-from rmq_support import Management, assert_envelope, assert_matches, unique
+from rabbitmq_support import Management, assert_envelope, unique
+
+from devstack.testkit import Contract
 
 PUBLISH = "/examples/messaging/publish"
 CONSUME = "/examples/messaging/consume/{queue_name}"
@@ -18,7 +20,7 @@ async def test_publish_without_queue_name_is_422(client: QuartClient) -> None:
     body = await response.get_json()
     assert_envelope(body, 422, "ValidationError")
     assert body["details"]["validation_errors"][0]["loc"] == ["query", "queue_name"]
-    await assert_matches(client, PUBLISH, "POST", 422, body)
+    (await Contract.of(client)).check("POST", PUBLISH, 422, body)
 
 
 @pytest.mark.parametrize("queue", ["", "has space", "slash/name", "star*", "é", "x" * 101, "new\nline"])
@@ -47,7 +49,7 @@ async def test_empty_object_is_400(client: QuartClient) -> None:
     assert response.status_code == 400
     body = await response.get_json()
     assert_envelope(body, 400, "BadRequestError")
-    await assert_matches(client, PUBLISH, "POST", 400, body)
+    (await Contract.of(client)).check("POST", PUBLISH, 400, body)
     # Nothing was declared for a rejected request.
     info = await (await client.get(f"/examples/messaging/queue/{queue}/info")).get_json()
     assert info["exists"] is False
@@ -82,7 +84,7 @@ async def test_wrong_content_type_is_415(client: QuartClient) -> None:
     assert response.status_code == 415
     body = await response.get_json()
     assert_envelope(body, 415, "UnsupportedMediaTypeError")
-    await assert_matches(client, PUBLISH, "POST", 415, body)
+    (await Contract.of(client)).check("POST", PUBLISH, 415, body)
 
 
 async def test_body_over_one_megabyte_is_413(client: QuartClient) -> None:
@@ -94,7 +96,7 @@ async def test_body_over_one_megabyte_is_413(client: QuartClient) -> None:
     assert response.status_code == 413
     body = await response.get_json()
     assert_envelope(body, 413, "PayloadTooLargeError")
-    await assert_matches(client, PUBLISH, "POST", 413, body)
+    (await Contract.of(client)).check("POST", PUBLISH, 413, body)
 
 
 async def test_reserved_amq_prefix_is_400(client: QuartClient) -> None:
@@ -112,7 +114,7 @@ async def test_consume_bad_query_is_422(client: QuartClient, query: dict[str, st
     body = await response.get_json()
     assert_envelope(body, 422, "ValidationError")
     assert body["details"]["validation_errors"][0]["loc"] == ["query", next(iter(query))]
-    await assert_matches(client, CONSUME, "POST", 422, body)
+    (await Contract.of(client)).check("POST", CONSUME, 422, body)
 
 
 @pytest.mark.parametrize("queue", ["star*", "x" * 101, "semi;colon"])
@@ -125,4 +127,4 @@ async def test_info_and_consume_bad_name_is_422(client: QuartClient, queue: str)
         assert response.status_code == 422, path
         body = await response.get_json()
         assert body["details"]["validation_errors"][0]["loc"] == ["path", "queue_name"]
-    await assert_matches(client, INFO, "GET", 422, body)
+    (await Contract.of(client)).check("GET", INFO, 422, body)

@@ -1,4 +1,5 @@
-"""A private OpenBao dev server for tests that stop, restart or reconfigure Vault.
+"""Helpers of the vault plugin's tests: a private OpenBao dev server and the app's
+environment (the generic ones are in devstack.testkit).
 
 The shared server of ``scripts/services.sh`` (8200) is used by everyone and must not be
 stopped; tests that need an outage start their own ``bao server -dev`` on a free port.
@@ -16,9 +17,13 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
+from devstack_vault.service import VaultService, service_of
+
+from devstack.testing import host_of
 
 REPO = Path(__file__).resolve().parents[3]
 ROOT_TOKEN = "root"
@@ -192,3 +197,31 @@ class PrivateBao:
         (self.approle_dir / "role-id").write_text(role_id + "\n")
         (self.approle_dir / "secret-id").write_text(secret_id + "\n")
         return AppRoleIds(role_id, secret_id)
+
+
+VAULT_KEYS = (
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_APPROLE_DIR",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "VAULT_CA_CERT",
+)
+
+SEEDED = {
+    "postgres": {"user": "appuser", "password": "pg-secret", "database": "appdb", "tls_enabled": "false"},
+    "mysql": {"root_password": "", "user": "appuser", "password": "my-secret", "database": "appdb"},
+    "redis-1": {"password": "redis-secret"},
+}
+
+
+def vault_env(addr: str, **values: str | None) -> dict[str, str | None]:
+    """Every VAULT_* variable the plugin reads: the given ones, the rest removed."""
+    env: dict[str, str | None] = dict.fromkeys(VAULT_KEYS)
+    env["VAULT_ADDR"] = addr
+    env.update({f"VAULT_{key.upper()}": value for key, value in values.items()})
+    return env
+
+
+def vault_service(app: Any) -> VaultService:
+    return service_of(host_of(app))

@@ -6,13 +6,76 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from bao import PrivateBao
-from conftest import SEEDED, vault_env
 from devstack_vault import plugin
-from helpers import eventually, metric, vault_service
+from quart.testing import QuartClient
+from vault_support import SEEDED, PrivateBao, vault_env, vault_service
 
-from devstack.api import ServiceUnavailable
+from devstack.api import Host, ServiceUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import eventually, metric
+
+
+async def assert_served_while_down(client: QuartClient, host: Host) -> None:
+    """Vault is stopped: what was cached is served, everything else is a 503."""
+    # cached reads keep being served
+    cached = await client.get("/examples/vault/secret/postgres")
+    assert cached.status_code == 200
+    assert cached.headers["X-Cache"] == "HIT"
+    # (every value masked: host.secrets read secret/postgres, so it is protected now)
+    assert (await cached.get_json())["data"] == dict.fromkeys(SEEDED["postgres"], "***")
+    # health says so
+    health = await (await client.get("/health/vault")).get_json()
+    assert health["status"] == "unhealthy"
+    assert health["details"]["error"] == "Vault is unreachable"
+    # the secrets provider keeps the last known credentials past their TTL
+    await asyncio.sleep(1.5)
+    assert await host.secrets("postgres") == SEEDED["postgres"]
+    assert await metric(client, "vault_secret_cache_total", result="stale") >= 1
+    # nothing cached: 503 / ServiceUnavailable
+    with pytest.raises(ServiceUnavailable):
+        await host.secrets("mysql")
+    for response in (
+        await client.post("/examples/vault/secret/outage-test", json={"k": "v2"}),
+        await client.get("/examples/vault/secret/mysql"),
+        await client.get("/examples/vault/secret/outage-test/versions/1"),
+        await client.post("/examples/vault/transit/encrypt", json={"plaintext": "x"}),
+    ):
+        assert response.status_code == 503
+        body = await response.get_json()
+        assert body["error"] == "ServiceUnavailableError"
+        assert body["details"]["service"] == "vault"
+        assert "retry_suggestion" in body
+    with pytest.raises(ServiceUnavailable):
+        await plugin.devstack_tls_certificate(host=host)
+
+
+async def assert_recovered(client: QuartClient, host: Host, first_token: str) -> None:
+    """Vault is back (new data, new AppRole credentials): the app serves again by itself."""
+    service = vault_service(client.app)
+
+    async def healthy() -> bool:
+        body = await (await client.get("/health/vault")).get_json()
+        return bool(body["status"] == "healthy")
+
+    await eventually(healthy, timeout=10)
+
+    async def write_succeeds() -> bool:
+        response = await client.post("/examples/vault/secret/outage-test", json={"k": "v3"})
+        return response.status_code == 200
+
+    await eventually(write_succeeds, timeout=15, interval=0.5)
+    # the old token means nothing to the new server: replaced by an AppRole login
+    assert service.client.token != first_token
+    assert service.auth.method == "approle"
+    assert await metric(client, "vault_operations_total", operation="login", result="ok") >= 2
+
+    async def rotated() -> bool:
+        return (await host.secrets("postgres") or {}).get("password") == "rotated"
+
+    await eventually(rotated, timeout=10)
+    assert await host.secrets("mysql") == SEEDED["mysql"]
+    encrypted = await client.post("/examples/vault/transit/encrypt", json={"plaintext": "back"})
+    assert encrypted.status_code == 200
 
 
 async def test_outage_and_recovery(bao: PrivateBao) -> None:
@@ -20,46 +83,15 @@ async def test_outage_and_recovery(bao: PrivateBao) -> None:
     env = vault_env(bao.addr, approle_dir=str(bao.approle_dir), secrets_ttl="1", timeout="1")
     async with running_app(env=env, breaker_reset_timeout=1.0) as (app, client):
         host = host_of(app)
-        service = vault_service(app)
         warm = await client.get("/examples/vault/secret/postgres")
         assert warm.status_code == 200
         assert warm.headers["X-Cache"] == "MISS"
         assert await host.secrets("postgres") == SEEDED["postgres"]
         assert (await client.post("/examples/vault/secret/outage-test", json={"k": "v1"})).status_code == 200
-        first_token = service.client.token
+        first_token = vault_service(app).client.token
 
         bao.stop()
-
-        # cached reads keep being served
-        cached = await client.get("/examples/vault/secret/postgres")
-        assert cached.status_code == 200
-        assert cached.headers["X-Cache"] == "HIT"
-        # (every value masked: host.secrets read secret/postgres, so it is protected now)
-        assert (await cached.get_json())["data"] == dict.fromkeys(SEEDED["postgres"], "***")
-        # health says so
-        health = await (await client.get("/health/vault")).get_json()
-        assert health["status"] == "unhealthy"
-        assert health["details"]["error"] == "Vault is unreachable"
-        # the secrets provider keeps the last known credentials past their TTL
-        await asyncio.sleep(1.5)
-        assert await host.secrets("postgres") == SEEDED["postgres"]
-        assert await metric(client, "vault_secret_cache_total", result="stale") >= 1
-        # nothing cached: 503 / ServiceUnavailable
-        with pytest.raises(ServiceUnavailable):
-            await host.secrets("mysql")
-        for response in (
-            await client.post("/examples/vault/secret/outage-test", json={"k": "v2"}),
-            await client.get("/examples/vault/secret/mysql"),
-            await client.get("/examples/vault/secret/outage-test/versions/1"),
-            await client.post("/examples/vault/transit/encrypt", json={"plaintext": "x"}),
-        ):
-            assert response.status_code == 503
-            body = await response.get_json()
-            assert body["error"] == "ServiceUnavailableError"
-            assert body["details"]["service"] == "vault"
-            assert "retry_suggestion" in body
-        with pytest.raises(ServiceUnavailable):
-            await plugin.devstack_tls_certificate(host=host)
+        await assert_served_while_down(client, host)
 
         # Vault comes back (empty: a dev server keeps nothing) and is seeded again,
         # with new AppRole credentials in the files
@@ -67,30 +99,7 @@ async def test_outage_and_recovery(bao: PrivateBao) -> None:
         bao.seed_kv({**SEEDED, "postgres": {**SEEDED["postgres"], "password": "rotated"}})
         bao.seed_transit()
         bao.seed_approle()
-
-        async def healthy() -> bool:
-            body = await (await client.get("/health/vault")).get_json()
-            return bool(body["status"] == "healthy")
-
-        await eventually(healthy, timeout=10)
-
-        async def write_succeeds() -> bool:
-            response = await client.post("/examples/vault/secret/outage-test", json={"k": "v3"})
-            return response.status_code == 200
-
-        await eventually(write_succeeds, timeout=15, interval=0.5)
-        # the old token means nothing to the new server: replaced by an AppRole login
-        assert service.client.token != first_token
-        assert service.auth.method == "approle"
-        assert await metric(client, "vault_requests_total", operation="login", result="success") >= 2
-
-        async def rotated() -> bool:
-            return (await host.secrets("postgres") or {}).get("password") == "rotated"
-
-        await eventually(rotated, timeout=10)
-        assert await host.secrets("mysql") == SEEDED["mysql"]
-        encrypted = await client.post("/examples/vault/transit/encrypt", json={"plaintext": "back"})
-        assert encrypted.status_code == 200
+        await assert_recovered(client, host, first_token)
 
 
 async def test_startup_with_vault_down_then_up(bao: PrivateBao) -> None:

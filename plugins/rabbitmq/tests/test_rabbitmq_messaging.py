@@ -9,7 +9,9 @@ from typing import Any
 
 import aio_pika
 from quart.testing import QuartClient
-from rmq_support import Management, assert_matches, direct_connection, unique
+from rabbitmq_support import Management, direct_connection, unique
+
+from devstack.testkit import Contract
 
 PUBLISH = "/examples/messaging/publish"
 INFO = "/examples/messaging/queue/{queue_name}/info"
@@ -28,7 +30,7 @@ async def info(client: QuartClient, queue: str) -> dict[str, Any]:
     response = await client.get(f"/examples/messaging/queue/{queue}/info")
     body = await response.get_json()
     assert response.status_code == 200, body
-    await assert_matches(client, INFO, "GET", 200, body)
+    (await Contract.of(client)).check("GET", INFO, 200, body)
     return dict(body)
 
 
@@ -36,7 +38,7 @@ async def consume(client: QuartClient, queue: str, **query: int) -> dict[str, An
     response = await client.post(f"/examples/messaging/consume/{queue}", query_string=query)
     body = await response.get_json()
     assert response.status_code == 200, body
-    await assert_matches(client, CONSUME, "POST", 200, body)
+    (await Contract.of(client)).check("POST", CONSUME, 200, body)
     return dict(body)
 
 
@@ -44,7 +46,7 @@ async def test_publish_count_consume_roundtrip(client: QuartClient, queue_name: 
     message = {"order": 42, "items": ["a", "b"], "nested": {"ok": True, "price": 9.5}, "text": "héllo ✓"}
     body = await publish(client, queue_name, message)
     assert body == {"queue": queue_name, "message": message, "action": "published"}
-    await assert_matches(client, PUBLISH, "POST", 200, body)
+    (await Contract.of(client)).check("POST", PUBLISH, 200, body)
 
     assert await info(client, queue_name) == {
         "queue": queue_name,
@@ -174,7 +176,7 @@ async def test_consume_missing_queue_is_404(client: QuartClient) -> None:
     body = await response.get_json()
     assert body["error"] == "ResourceNotFoundError"
     assert body["status_code"] == 404
-    await assert_matches(client, CONSUME, "POST", 404, body)
+    (await Contract.of(client)).check("POST", CONSUME, 404, body)
 
 
 async def test_publish_after_queue_deleted_redeclares(
@@ -201,7 +203,7 @@ async def test_non_durable_queue_of_same_name_is_409(
         assert response.status_code == 409
         body = await response.get_json()
         assert body["error"] == "ConflictError"
-        await assert_matches(client, PUBLISH, "POST", 409, body)
+        (await Contract.of(client)).check("POST", PUBLISH, 409, body)
         # The pool's channels are unaffected: publishing elsewhere still works.
         other = unique("devstack-test-q")
         try:
@@ -218,7 +220,7 @@ async def test_queue_list_from_management_api(client: QuartClient, queue_name: s
     response = await client.get(QUEUES)
     body = await response.get_json()
     assert response.status_code == 200, body
-    await assert_matches(client, QUEUES, "GET", 200, body)
+    (await Contract.of(client)).check("GET", QUEUES, 200, body)
     assert body["vhost"] == settings["RABBITMQ_VHOST"]
     assert body["count"] == len(body["queues"])
     names = [entry["name"] for entry in body["queues"]]
@@ -283,6 +285,8 @@ async def test_metrics(client: QuartClient, queue_name: str) -> None:
     await consume(client, queue_name, max=2)
     text = await (await client.get("/metrics")).get_data(as_text=True)
     lines = text.splitlines()
-    assert 'rabbitmq_messages_published_total{result="confirmed"} 2.0' in lines
+    assert "rabbitmq_messages_published_total 2.0" in lines
     assert "rabbitmq_messages_consumed_total 2.0" in lines
-    assert "rabbitmq_publish_duration_seconds_count 2.0" in lines
+    assert 'rabbitmq_operations_total{operation="publish",result="ok"} 2.0' in lines
+    assert 'rabbitmq_operations_total{operation="consume",result="ok"} 1.0' in lines
+    assert 'rabbitmq_operation_duration_seconds_count{operation="publish"} 2.0' in lines

@@ -19,15 +19,16 @@ from typing import Any
 
 import aio_pika
 import pytest
-from devstack_rabbitmq import service as service_module
+from devstack_rabbitmq import queues as queues_module
 from devstack_rabbitmq.messages import MAX_JSON_DEPTH, consumed_message, encode_payload
 from pamqp import encode as pamqp_encode
 from quart import Quart, g
 from quart.testing import QuartClient
-from rmq_support import Management, assert_envelope, assert_matches, direct_connection, wait_healthy
+from rabbitmq_support import Management, assert_envelope, direct_connection
 
 from devstack.api import ValidatedRequest, ValidationFailed
 from devstack.testing import host_of, running_app
+from devstack.testkit import Contract, wait_health
 
 PUBLISH = "/examples/messaging/publish"
 CONSUME = "/examples/messaging/consume/{queue_name}"
@@ -62,7 +63,7 @@ async def consume_all(client: QuartClient, queue: str, batch: int = 10) -> list[
         raw = await response.get_data()
         assert response.status_code == 200, raw[:300]
         body = json.loads(raw)
-        await assert_matches(client, CONSUME, "POST", 200, body)
+        (await Contract.of(client)).check("POST", CONSUME, 200, body)
         messages += body["messages"]
         if body["count"] == 0:
             return messages
@@ -244,7 +245,7 @@ async def test_a_failed_consume_requeues_everything_it_took(
             raise RuntimeError("simulated failure while building the answer")
         return consumed_message(message)
 
-    monkeypatch.setattr(service_module, "consumed_message", fail_on_the_third)
+    monkeypatch.setattr(queues_module, "consumed_message", fail_on_the_third)
     response = await client.post(f"/examples/messaging/consume/{queue_name}", query_string={"max": 10})
     assert response.status_code == 503
     assert await broker_count(settings, queue_name) == 5
@@ -262,7 +263,7 @@ async def test_consume_stops_at_the_byte_budget(
     bodies = [b'"' + bytes([65 + n]) * (size * 1000) + b'"' for n, size in enumerate(kilobytes)]
     await publish_direct(settings, queue_name, [aio_pika.Message(body) for body in bodies])
     async with running_app(env={**rabbit_env, "RABBITMQ_CONSUME_MAX_BYTES": "1000000"}) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "rabbitmq", timeout=20)
         counts = []
         for _ in range(4):
             response = await client.post(f"/examples/messaging/consume/{queue_name}", query_string={"max": 10})
@@ -292,8 +293,10 @@ async def test_rabbitmq_metrics_do_not_grow_with_queue_names(
         text = await (await client.get("/metrics")).get_data(as_text=True)
         return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("rabbitmq_")}
 
+    # every operation once, so that its series exist before the count
     await publish_raw(client, queue_name, b'{"n": 0}')
     await client.post(f"/examples/messaging/consume/{queue_name}")
+    await client.get(f"/examples/messaging/queue/{queue_name}/info")
     before = await series()
     names = [f"{queue_name}-{n}" for n in range(10)]
     try:

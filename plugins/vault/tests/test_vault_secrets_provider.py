@@ -6,12 +6,12 @@ from typing import Any
 
 import hvac
 import pytest
-from helpers import metric
 from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import Host, ServiceUnavailable
 from devstack.testing import host_of, running_app
+from devstack.testkit import metric
 
 CONSUMER_CONTRACT: dict[str, Any] = {
     "paths": {
@@ -76,17 +76,17 @@ async def test_cached_secret_does_not_touch_vault(shared_env: dict[str, str | No
     async with running_app(env=shared_env) as (app, client):
         host = host_of(app)
         assert (await host.secrets("rabbitmq") or {}).get("vhost")
-        reads = await metric(client, "vault_requests_total", operation="kv_read", result="success")
+        reads = await metric(client, "vault_operations_total", operation="kv_read", result="ok")
         hits = await metric(client, "vault_secret_cache_total", result="hit")
         for _ in range(20):
             assert (await host.secrets("rabbitmq") or {}).get("vhost")
-        assert await metric(client, "vault_requests_total", operation="kv_read", result="success") == reads
+        assert await metric(client, "vault_operations_total", operation="kv_read", result="ok") == reads
         assert await metric(client, "vault_secret_cache_total", result="hit") == hits + 20
         # a secret that does not exist is remembered as absent too
         assert await host.secrets("no-such-service") is None
-        reads = await metric(client, "vault_requests_total", operation="kv_read", result="success")
+        reads = await metric(client, "vault_operations_total", operation="kv_read", result="ok")
         assert await host.secrets("no-such-service") is None
-        assert await metric(client, "vault_requests_total", operation="kv_read", result="success") == reads
+        assert await metric(client, "vault_operations_total", operation="kv_read", result="ok") == reads
 
 
 async def test_refreshed_in_background(shared_env: dict[str, str | None], root: hvac.Client, scratch: str) -> None:

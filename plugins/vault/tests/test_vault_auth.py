@@ -6,11 +6,10 @@ import asyncio
 from pathlib import Path
 
 import hvac
-from bao import PrivateBao
-from conftest import vault_env
-from helpers import eventually, metric, vault_service
+from vault_support import PrivateBao, vault_env, vault_service
 
 from devstack.testing import running_app
+from devstack.testkit import eventually, metric
 
 
 def lookup(server: PrivateBao | hvac.Client, token: str) -> dict[str, object] | None:
@@ -66,7 +65,7 @@ async def test_refused_approle_falls_back_to_token(shared: dict[str, str], tmp_p
     async with running_app(env=env) as (app, client):
         assert (await client.get("/examples/vault/secret/postgres")).status_code == 200
         assert vault_service(app).auth.method == "token"
-        assert await metric(client, "vault_requests_total", operation="login", result="refused") >= 1
+        assert await metric(client, "vault_operations_total", operation="login", result="rejected") >= 1
 
 
 async def test_no_usable_credential_is_503(shared: dict[str, str], tmp_path: Path) -> None:
@@ -93,7 +92,7 @@ async def test_revoked_token_replaced_by_approle_login(shared_env: dict[str, str
         assert response.status_code == 200
         assert service.client.token != first
         assert lookup(root, service.client.token) is not None
-        assert await metric(client, "vault_requests_total", operation="login", result="success") == 2
+        assert await metric(client, "vault_operations_total", operation="login", result="ok") == 2
 
 
 async def test_concurrent_calls_share_one_relogin(shared_env: dict[str, str | None], root: hvac.Client) -> None:
@@ -103,7 +102,7 @@ async def test_concurrent_calls_share_one_relogin(shared_env: dict[str, str | No
         root.auth.token.revoke(service.client.token)
         answers = await asyncio.gather(*(client.get("/examples/vault/secret/postgres") for _ in range(6)))
         assert [a.status_code for a in answers] == [200] * 6
-        assert await metric(client, "vault_requests_total", operation="login", result="success") == 2
+        assert await metric(client, "vault_operations_total", operation="login", result="ok") == 2
 
 
 async def test_approle_token_renewed(tmp_path: Path) -> None:

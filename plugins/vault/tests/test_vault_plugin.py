@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import metric, vault_service
+from vault_support import vault_service
 
 from devstack.testing import running_app
+from devstack.testkit import metric
 
 VAULT_OPERATIONS = {
     ("GET", "/examples/vault/secret/{service_name}"),
@@ -93,8 +94,9 @@ async def test_contract_documents_every_route(shared_env: dict[str, str | None])
 async def test_metrics(shared_env: dict[str, str | None]) -> None:
     async with running_app(env=shared_env) as (_app, client):
         await client.get("/examples/vault/secret/postgres")
-        assert await metric(client, "vault_requests_total", operation="kv_read", result="success") >= 1
-        assert await metric(client, "vault_requests_total", operation="login", result="success") >= 1
+        assert await metric(client, "vault_operations_total", operation="kv_read", result="ok") >= 1
+        assert await metric(client, "vault_operations_total", operation="login", result="ok") >= 1
+        assert await metric(client, "vault_operation_duration_seconds_count", operation="kv_read") >= 1
         text = await (await client.get("/metrics")).get_data(as_text=True)
-        assert "vault_secret_cache_total" in text or "vault_secret_cache" in text
-        assert "vault_token_renewals" in text
+        assert "# TYPE vault_secret_cache_total counter" in text
+        assert "# TYPE vault_token_renewals_total counter" in text

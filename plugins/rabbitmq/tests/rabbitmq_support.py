@@ -1,9 +1,9 @@
-"""Test helpers: settings, the management API, the served contract, a direct AMQP client."""
+"""Test helpers of the rabbitmq plugin: its settings, the management API, a direct AMQP client,
+a TCP relay standing in for a broker that goes away (the rest is in devstack.testkit)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,8 +14,6 @@ import aio_pika
 import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
-from jsonschema import Draft202012Validator
-from quart.testing import QuartClient
 
 REQUIRED = (
     "RABBITMQ_HOST",
@@ -25,23 +23,6 @@ REQUIRED = (
     "RABBITMQ_VHOST",
     "RABBITMQ_MANAGEMENT_URL",
 )
-
-
-async def response_schema(client: QuartClient, path: str, method: str, status: int) -> dict[str, Any]:
-    """The JSON schema the served /openapi.json gives for one answer, $refs resolvable."""
-    document = await (await client.get("/openapi.json")).get_json()
-    answer = document["paths"][path][method.lower()]["responses"][str(status)]
-    if "$ref" in answer:
-        answer = document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
-    schema = answer["content"]["application/json"]["schema"]
-    # Local "#/components/..." references resolve against this root.
-    return {"allOf": [schema], "components": document["components"]}
-
-
-async def assert_matches(client: QuartClient, path: str, method: str, status: int, body: Any) -> None:
-    schema = await response_schema(client, path, method, status)
-    errors = [error.message for error in Draft202012Validator(schema).iter_errors(body)]
-    assert not errors, f"{method} {path} {status}: body does not match the contract: {errors}"
 
 
 def assert_envelope(body: Mapping[str, Any], status: int, error: str) -> None:
@@ -63,30 +44,8 @@ async def direct_connection(settings: Mapping[str, str]) -> AbstractRobustConnec
     )
 
 
-def require_env(*names: str) -> dict[str, str]:
-    """The named variables; a missing one fails the test (tests never skip)."""
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run scripts/services.sh up and source .run/devstack.env")
-    return {name: os.environ[name] for name in names}
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
-
-
-async def wait_healthy(client: QuartClient, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll GET /health/rabbitmq until healthy; fail with the last body otherwise."""
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = await client.get("/health/rabbitmq")
-        assert response.status_code == 200
-        body = await response.get_json()
-        if body == {"status": "healthy"}:
-            return body
-        await asyncio.sleep(0.1)
-    pytest.fail(f"rabbitmq did not become healthy within {timeout}s: {body}")
 
 
 class Management:
