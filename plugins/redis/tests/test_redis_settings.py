@@ -71,3 +71,12 @@ async def test_invalid_settings_leave_the_host_serving_when_not_strict() -> None
             "settings failed: REDIS_NODES='redis-1=nowhere': Value error, node 'redis-1' needs an address host:port"
         )
         assert (await client.get("/examples/cache/k")).status_code == 404
+
+
+@pytest.mark.parametrize("variable", ["REDIS_SECRETS_SERVICE", "REDIS_SECRET_SERVICE"])
+def test_the_secrets_service_is_read_under_both_names(variable: str) -> None:
+    other = "REDIS_SECRET_SERVICE" if variable == "REDIS_SECRETS_SERVICE" else "REDIS_SECRETS_SERVICE"
+    with environment({variable: "redis-cluster", other: None, "REDIS_NODES": "127.0.0.1:7001"}):
+        settings = RedisSettings()
+    assert settings.secrets_service == "redis-cluster"
+    assert settings.cluster_secrets_service() == "redis-cluster"

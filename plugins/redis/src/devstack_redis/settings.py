@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 NODE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
@@ -77,7 +77,10 @@ class RedisSettings(BaseSettings):
     )
     cluster_password: SecretStr | None = Field(None, description="Cluster password when the secrets provider has none")
     secrets_service: str = Field(
-        "", description="Secrets entry holding the cluster password (empty: the first node's name)"
+        "",
+        description="Secrets entry holding the cluster password (empty: the first node's name)",
+        # REDIS_SECRET_SERVICE is the name of earlier releases; it still works
+        validation_alias=AliasChoices("REDIS_SECRETS_SERVICE", "REDIS_SECRET_SERVICE", "secrets_service"),
     )
     key_prefix: str = Field("devstack:", description="Prefix of the shared cache's keys")
     examples_prefix: str = Field("cache:", description="Prefix of the /examples/cache keys")
