@@ -17,9 +17,9 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import CacheUnavailable, HealthCheck, Host, MemoryCache, health_body, validated
-from devstack.app import state_of
-from devstack.errors import ServiceUnavailable
-from devstack.plugins import PluginError
+from devstack.foundation.errors import ServiceUnavailable
+from devstack.plugin_system.registry import PluginError
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 PING_CONTRACT: dict[str, Any] = {

@@ -47,17 +47,17 @@ def test_the_tree_keeps_every_import_contract() -> None:
 
 def test_a_plugin_importing_a_core_module_breaks_the_contract(tmp_path: Path) -> None:
     package = REPO / "plugins" / "vault" / "src" / "devstack_vault"
-    ahead = patched_copy(tmp_path, package, "names.py", "from devstack.settings import CoreSettings")
+    ahead = patched_copy(tmp_path, package, "names.py", "from devstack.foundation.settings import CoreSettings")
     result = lint_imports(ahead)
     assert result.returncode != 0
     assert "Plugins import only the public plugin API" in result.stdout
-    assert "devstack_vault.names -> devstack.settings" in result.stdout
+    assert "devstack_vault.names -> devstack.foundation.settings" in result.stdout
 
 
 def test_core_importing_a_plugin_breaks_the_contract(tmp_path: Path) -> None:
     package = REPO / "core" / "src" / "devstack"
-    ahead = patched_copy(tmp_path, package, "masking.py", "import devstack_redis")
+    ahead = patched_copy(tmp_path, package, "foundation/masking.py", "import devstack_redis")
     result = lint_imports(ahead)
     assert result.returncode != 0
     assert "Core imports no plugin" in result.stdout
-    assert "devstack.masking -> devstack_redis" in result.stdout
+    assert "devstack.foundation.masking -> devstack_redis" in result.stdout

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from devstack.middleware import pipeline_of
-from devstack.ratelimit import ClientAddress, limit_class, storage_uri
+from devstack.http.pipeline import pipeline_of
+from devstack.http.ratelimit import ClientAddress, limit_class, storage_uri
 from devstack.testing import running_app
 
 CLIENT_A = {"client": ("10.1.0.1", 40000)}

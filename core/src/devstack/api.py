@@ -28,8 +28,7 @@ from typing import Any
 
 from quart import g
 
-from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
-from devstack.errors import (
+from devstack.foundation.errors import (
     ApiError,
     BadRequest,
     InternalServerError,
@@ -43,11 +42,12 @@ from devstack.errors import (
     ValidationFailed,
     invalid,
 )
-from devstack.host import Host
-from devstack.masking import MASK, mask_text, masked, masked_all, sensitive_name
-from devstack.opener import BackgroundOpener
-from devstack.operation_metrics import OperationMetrics
-from devstack.pool_metrics import PoolCallMetrics
+from devstack.foundation.masking import MASK, mask_text, masked, masked_all, sensitive_name
+from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
+from devstack.kit.opener import BackgroundOpener
+from devstack.kit.operation_metrics import OperationMetrics
+from devstack.kit.pool_metrics import PoolCallMetrics
+from devstack.plugin_system.host import Host
 
 HealthBody = dict[str, Any]
 Probe = Callable[[], Awaitable[HealthBody]]
