@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings
 from devstack import __version__
 from devstack.foundation.masking import MASK, masked
 from devstack.foundation.settings_errors import invalid_settings, secret_field
-from devstack.plugin_system.registry import PluginError
+from devstack.plugin_system.records import PluginError
 
 HEALTH_WAIT = 15.0
 

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from devstack.api import ValidatedRequest
+from devstack.contract.inputs import ValidatedRequest
 from devstack.contract.nesting import nests_deeper_than, too_deep
 from devstack.contract.validation_items import NO_INPUT, from_schema_error
 from devstack.foundation.errors import (

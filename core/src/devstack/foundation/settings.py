@@ -13,7 +13,30 @@ from limits import parse as parse_rate_limit
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from devstack.http import cors
+# CORS defaults (devstack.http.cors applies them): the reference's origins, methods and headers
+DEFAULT_ORIGINS = (
+    "http://localhost:3000",
+    "http://localhost:8000",
+    "http://localhost:8001",
+    "http://localhost:8080",
+    "http://127.0.0.1:3000",
+)
+DEFAULT_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+DEFAULT_HEADERS = (
+    "Accept",
+    "Accept-Language",
+    "Authorization",
+    "Cache-Control",
+    "Content-Language",
+    "Content-Type",
+    "DNT",
+    "Origin",
+    "User-Agent",
+    "X-API-Key",
+    "X-Request-ID",
+    "X-Requested-With",
+)
+DEFAULT_EXPOSED_HEADERS = ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 def split_csv(value: object) -> object:
@@ -82,17 +105,17 @@ class CoreSettings(BaseSettings):
     )
 
     cors_origins: CsvList = Field(
-        default_factory=lambda: list(cors.DEFAULT_ORIGINS), description="Origins allowed by CORS (* for any)"
+        default_factory=lambda: list(DEFAULT_ORIGINS), description="Origins allowed by CORS (* for any)"
     )
     cors_methods: CsvList = Field(
-        default_factory=lambda: list(cors.DEFAULT_METHODS), description="Methods a CORS preflight may ask for"
+        default_factory=lambda: list(DEFAULT_METHODS), description="Methods a CORS preflight may ask for"
     )
     cors_headers: CsvList = Field(
-        default_factory=lambda: list(cors.DEFAULT_HEADERS),
+        default_factory=lambda: list(DEFAULT_HEADERS),
         description="Request headers a CORS preflight may ask for (* for any; the CORS-safelisted ones always)",
     )
     cors_expose_headers: CsvList = Field(
-        default_factory=lambda: list(cors.DEFAULT_EXPOSED_HEADERS),
+        default_factory=lambda: list(DEFAULT_EXPOSED_HEADERS),
         description="Response headers scripts of an allowed origin may read",
     )
 

@@ -22,30 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.foundation.errors import BadRequest
+from devstack.foundation.settings import (
+    DEFAULT_EXPOSED_HEADERS,
+    DEFAULT_HEADERS,
+    DEFAULT_METHODS,
+)
 
-DEFAULT_ORIGINS = (
-    "http://localhost:3000",
-    "http://localhost:8000",
-    "http://localhost:8001",
-    "http://localhost:8080",
-    "http://127.0.0.1:3000",
-)
-DEFAULT_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
-DEFAULT_HEADERS = (
-    "Accept",
-    "Accept-Language",
-    "Authorization",
-    "Cache-Control",
-    "Content-Language",
-    "Content-Type",
-    "DNT",
-    "Origin",
-    "User-Agent",
-    "X-API-Key",
-    "X-Request-ID",
-    "X-Requested-With",
-)
-DEFAULT_EXPOSED_HEADERS = ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 # what the Fetch standard lets a page send without asking: always allowed, as in the reference
 SAFELISTED_HEADERS = ("Accept", "Accept-Language", "Content-Language", "Content-Type")
 MAX_AGE = 600

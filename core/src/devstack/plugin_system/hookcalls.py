@@ -32,13 +32,13 @@ import logging
 import time
 import types
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import pluggy
 
 from devstack.foundation.errors import ApiError
 from devstack.plugin_system.failures import PluginTimeout
-
-if TYPE_CHECKING:
-    from devstack.plugin_system.registry import PluginRecord, PluginRegistry
+from devstack.plugin_system.records import PluginRecord
 
 log = logging.getLogger("devstack.plugins")
 
@@ -115,10 +115,19 @@ class PluginCall:
         return result
 
 
+class Registry(Protocol):
+    """What hook calls need of the plugin registry (``devstack.plugin_system.registry``,
+    which builds on this module): its pluggy manager and how to fail a plugin."""
+
+    pm: pluggy.PluginManager
+
+    def fail(self, record: PluginRecord, phase: str, exc: BaseException, detail: str | None = None) -> None: ...
+
+
 class HookCalls:
     """What isolation needs of the registry: how to fail a plugin, timeouts, tracing."""
 
-    def __init__(self, registry: PluginRegistry, lifecycle_timeout: float = 30.0, trace: bool = False) -> None:
+    def __init__(self, registry: Registry, lifecycle_timeout: float = 30.0, trace: bool = False) -> None:
         self.registry = registry
         self.lifecycle_timeout = lifecycle_timeout
         self.trace = trace

@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
     from quart import Blueprint
 
-    from devstack.api import CacheBackend, HealthCheck, Host, TlsMaterial
+    from devstack.kit.cache import CacheBackend
+    from devstack.plugin_system.contributions import HealthCheck, TlsMaterial
+    from devstack.plugin_system.host import Host
 
 PROJECT_NAME = "devstack"
 

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic_settings import BaseSettings
 
@@ -17,7 +17,8 @@ from devstack.foundation.settings import CoreSettings, new_instance_id
 from devstack.kit.breakers import Breakers
 from devstack.kit.cache import CORE_OWNER, CacheBackend, MemoryCache, OwnedCache
 from devstack.observability.logs import register_secret
-from devstack.plugin_system.registry import PluginRegistry
+from devstack.plugin_system.hookcalls import HookCalls
+from devstack.plugin_system.records import PluginRecord
 
 log = logging.getLogger("devstack.host")
 
@@ -28,10 +29,20 @@ SERVICE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,50}$")
 MAX_SECRET_NAMES = 1024
 
 
+class Plugins(Protocol):
+    """What the Host needs of the plugin registry (which builds on the Host's module
+    rather than the other way round): the hook calls and who is loaded."""
+
+    calls: HookCalls
+    records: dict[str, PluginRecord]
+
+    def loaded_names(self) -> list[str]: ...
+
+
 class Host:
     """Core's services for plugins: settings, secrets, shared cache, backend guard."""
 
-    def __init__(self, core_settings: CoreSettings, registry: PluginRegistry) -> None:
+    def __init__(self, core_settings: CoreSettings, registry: Plugins) -> None:
         self.core_settings = core_settings
         self._registry = registry
         self._settings: dict[type[BaseSettings], BaseSettings] = {}

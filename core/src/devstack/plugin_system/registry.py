@@ -15,54 +15,19 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal
+from typing import Any
 
 import pluggy
 
 from devstack.plugin_system import hookspecs
 from devstack.plugin_system.failures import describe_failure
 from devstack.plugin_system.hookcalls import HookCalls
+from devstack.plugin_system.records import PluginError, PluginRecord
 
 log = logging.getLogger("devstack.plugins")
 
 ENTRY_POINT_GROUP = "devstack.plugins"
-
-PluginStatus = Literal["loaded", "failed", "disabled"]
-
-
-class PluginError(Exception):
-    """A plugin failed while strict mode is on, or plugins conflict."""
-
-
-@dataclass
-class PluginRecord:
-    """What the host knows about one discovered plugin (served by ``GET /plugins``)."""
-
-    name: str
-    distribution: str | None = None
-    version: str | None = None
-    status: PluginStatus = "loaded"
-    error: str | None = None
-    hooks: list[str] = field(default_factory=list)
-    routes: list[str] = field(default_factory=list)
-    health_checks: list[str] = field(default_factory=list)
-    plugin: object | None = None
-    package: str | None = None
-    """The plugin's top-level import package (where its failures are located)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "status": self.status,
-            "error": self.error,
-            "hooks": sorted(self.hooks),
-            "routes": sorted(self.routes),
-            "health_checks": sorted(self.health_checks),
-        }
 
 
 def check_names(allow: list[str], deny: list[str], installed: list[str]) -> None:

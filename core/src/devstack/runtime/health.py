@@ -7,10 +7,10 @@ import logging
 import time
 from typing import Any
 
-from devstack.api import HealthBody, HealthCheck
 from devstack.foundation.single_flight import SingleFlight
 from devstack.kit.breakers import Breakers
 from devstack.observability.metrics import CoreMetrics
+from devstack.plugin_system.contributions import HealthBody, HealthCheck
 
 log = logging.getLogger("devstack.health")
 

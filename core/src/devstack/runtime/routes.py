@@ -3,118 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Quart, Response, current_app, jsonify, send_file
 
 from devstack import __version__
 from devstack.foundation.errors import NotFound
-from devstack.http.pipeline import pipeline_of
 from devstack.kit.cache import CORE_OWNER, fingerprint
 from devstack.observability.metrics import CONTENT_TYPE
-from devstack.runtime.app import DevstackState, register_core_route, state_of
+from devstack.runtime.docs_pages import DOC_ASSETS, DOC_ASSETS_DIR, REDOC_PAGE, SWAGGER_PAGE
+from devstack.runtime.root import root_document
+from devstack.runtime.state import DevstackState, state_of
 
-ROOT_SECTIONS = ("security", "redis_cluster", "examples")
 HEALTH_ALL_CACHE_KEY = "health-all"
 JSON = "application/json"
+HTML = "text/html; charset=utf-8"
 HEALTH_OK = b'{"status":"ok"}\n'
 HEALTH_ALIVE = b'{"status":"alive"}\n'
-
-# The Swagger UI 5 and ReDoc bundles, vendored from the npm registry with their licences
-# (docs_assets/VERSIONS.txt; refreshed by scripts/refresh-docs-assets.sh). Only these are served.
-DOC_ASSETS_DIR = Path(__file__).parents[1] / "docs_assets"
-DOC_ASSETS = frozenset(
-    {
-        "swagger-ui-bundle.js",
-        "swagger-ui-standalone-preset.js",
-        "swagger-ui.css",
-        "favicon-32x32.png",
-        "redoc.standalone.js",
-    }
-)
-
-SWAGGER_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>devstack API</title>
-<link rel="icon" href="/docs/assets/favicon-32x32.png">
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
-presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout",
-validatorUrl: null});</script>
-</body></html>
-"""
-
-REDOC_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>devstack API - ReDoc</title>
-<link rel="icon" href="/docs/assets/favicon-32x32.png"></head>
-<body><redoc spec-url="/openapi.json"></redoc>
-<script src="/docs/assets/redoc.standalone.js"></script></body></html>
-"""
-
-
-def deep_merge(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``target``: mappings recursively, lists as sorted unions."""
-    for key, value in extra.items():
-        current = target.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            deep_merge(current, value)
-        elif isinstance(current, list) and isinstance(value, list):
-            target[key] = sorted(set(current) | set(value), key=str)
-        else:
-            target[key] = value
-
-
-def root_document(app: Quart) -> dict[str, Any]:
-    state = state_of(app)
-    settings = state.settings
-    info = state.contract["info"]
-    document: dict[str, Any] = {
-        "name": info["title"],
-        "version": info["version"],
-        "description": "Plugin-based API for local infrastructure services",
-        "docs": "/docs",
-        "health": "/health/all",
-        "metrics": "/metrics",
-        "security": {
-            "cors": pipeline_of(app).cors.describe(),
-            "rate_limiting": {
-                "general_endpoints": settings.rate_limit_general,
-                "metrics_endpoint": settings.rate_limit_metrics,
-                "health_checks": settings.rate_limit_health,
-                "enabled": settings.rate_limit_enabled,
-            },
-            "request_validation": {
-                "max_request_size": f"{settings.max_body_bytes // (1024 * 1024)}MB",
-                "allowed_content_types": [
-                    "application/json",
-                    "application/x-www-form-urlencoded",
-                    "multipart/form-data",
-                    "text/plain",
-                ],
-            },
-            "circuit_breakers": {
-                "enabled": True,
-                "services": [],
-                "failure_threshold": settings.breaker_failure_threshold,
-                "reset_timeout": f"{settings.breaker_reset_timeout:g}s",
-                "states": state.host.breakers.snapshot(),
-            },
-        },
-        "redis_cluster": {},
-        "examples": {},
-        "note": "Every service's credentials come from the secrets provider (Vault when installed)",
-    }
-    for _owner, extra in state.registry.calls.call("devstack_root_info", host=state.host):
-        if not extra:
-            continue
-        for key, value in extra.items():
-            if key in ROOT_SECTIONS and isinstance(value, Mapping):
-                deep_merge(document[key], value)
-    return document
 
 
 def json_response(value: Any) -> Response:
@@ -154,33 +60,50 @@ def health_one(name: str) -> Callable[[], Awaitable[Response]]:
     return handler
 
 
-def install(app: Quart) -> None:
-    state = state_of(app)
+class CoreRoutes:
+    """The handlers of core's routes, over one application's state."""
 
-    def route(rule: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        register_core_route(state, rule, methods)
-        return app.route(rule, methods=list(methods))
+    RULES: tuple[tuple[str, str], ...] = (
+        ("/", "root"),
+        ("/health/", "health_simple"),
+        ("/health/live", "health_live"),
+        ("/health/ready", "health_ready"),
+        ("/health/all", "health_all"),
+        ("/metrics", "metrics"),
+        ("/openapi.json", "openapi"),
+        ("/plugins", "plugins"),
+        ("/docs", "docs"),
+        ("/redoc", "redoc"),
+        ("/docs/assets/<filename>", "doc_asset"),
+    )
 
-    @route("/")
-    async def root() -> Response:
-        return json_response(root_document(app))
+    def __init__(self, state: DevstackState) -> None:
+        self.state = state
+        self._core_cache = state.host.cache_for(CORE_OWNER)
+        self._health_key: str | None = None  # computed at the first request, once every plugin is in
 
-    @route("/health/")
-    async def health_simple() -> Response:
+    def install(self, app: Quart, register: Callable[[str, tuple[str, ...]], None]) -> None:
+        """Add every rule (GET only); ``register`` records core as its owner."""
+        for rule, endpoint in self.RULES:
+            register(rule, ("GET",))
+            app.add_url_rule(rule, endpoint, getattr(self, endpoint), methods=["GET"])
+
+    async def root(self) -> Response:
+        return json_response(root_document(self.state))
+
+    async def health_simple(self) -> Response:
         return Response(HEALTH_OK, content_type=JSON)
 
-    @route("/health/live")
-    async def health_live() -> Response:
+    async def health_live(self) -> Response:
         return Response(HEALTH_ALIVE, content_type=JSON)
 
-    @route("/health/ready")
-    async def health_ready() -> Response:
+    async def health_ready(self) -> Response:
+        state = self.state
         if state.shutting_down:
             response = jsonify({"status": "not_ready", "reason": "shutting_down", "failing": []})
             response.status_code = 503
             return response
-        result = await state.health.run_all_shared()
-        failing = state.health.critical_failures(result)
+        failing = state.health.critical_failures(await state.health.run_all_shared())
         response = jsonify(
             {
                 "status": "not_ready" if failing else "ready",
@@ -191,43 +114,35 @@ def install(app: Quart) -> None:
         response.status_code = 503 if failing else 200
         return response
 
-    core_cache = state.host.cache_for(CORE_OWNER)
-    health_key: list[str] = []  # computed at the first request, once every plugin is in
-
-    @route("/health/all")
-    async def health_all() -> Response:
-        if not health_key:
-            health_key.append(health_all_key(state))
-        body, age = await core_cache.cached_json(
-            health_key[0], state.settings.health_cache_ttl, state.health.run_all_shared
+    async def health_all(self) -> Response:
+        state = self.state
+        if self._health_key is None:
+            self._health_key = health_all_key(state)
+        body, age = await self._core_cache.cached_json(
+            self._health_key, state.settings.health_cache_ttl, state.health.run_all_shared
         )
         response = json_response(body)
         response.headers["X-Cache"] = "MISS" if age is None else "HIT"
         response.headers["Age"] = str(int(age or 0))
         return response
 
-    @route("/metrics")
-    async def metrics() -> Response:
-        return Response(state.metrics.exposition(), content_type=CONTENT_TYPE)
+    async def metrics(self) -> Response:
+        return Response(self.state.metrics.exposition(), content_type=CONTENT_TYPE)
 
-    @route("/openapi.json")
-    async def openapi() -> Response:
-        return jsonify(state.contract)
+    async def openapi(self) -> Response:
+        return jsonify(self.state.contract)
 
-    @route("/plugins")
-    async def plugins() -> Response:
-        return jsonify({"plugins": [record.as_dict() for _, record in sorted(state.registry.records.items())]})
+    async def plugins(self) -> Response:
+        records = sorted(self.state.registry.records.items())
+        return jsonify({"plugins": [record.as_dict() for _, record in records]})
 
-    @route("/docs")
-    async def docs() -> Response:
-        return Response(SWAGGER_PAGE, content_type="text/html; charset=utf-8")
+    async def docs(self) -> Response:
+        return Response(SWAGGER_PAGE, content_type=HTML)
 
-    @route("/redoc")
-    async def redoc() -> Response:
-        return Response(REDOC_PAGE, content_type="text/html; charset=utf-8")
+    async def redoc(self) -> Response:
+        return Response(REDOC_PAGE, content_type=HTML)
 
-    @route("/docs/assets/<filename>")
-    async def doc_asset(filename: str) -> Response:
+    async def doc_asset(self, filename: str) -> Response:
         if filename not in DOC_ASSETS:
             raise NotFound("No such documentation asset")
         response = await send_file(DOC_ASSETS_DIR / filename)

@@ -126,16 +126,16 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
     import uvloop
 
     from devstack.asgi import app
-    from devstack.http.pipeline import pipeline_of
-    from devstack.runtime.app import state_of
+    from devstack.runtime.app import in_flight_of
     from devstack.runtime.shutdown import shutdown_trigger
+    from devstack.runtime.state import state_of
 
     state = state_of(app)
     lean_log_records()
     settings = state.settings
     trigger = shutdown_trigger(
         app,
-        pipeline_of(app).in_flight,
+        in_flight_of(app),
         settings.shutdown_grace,
         config,
         process_event=shutdown_event,

@@ -89,7 +89,7 @@ async def stop_requested(process_event: ProcessEvent | None = None) -> None:
 async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> None:
     """Steps 2 and 3: mark the app shutting down, keep serving ``delay`` seconds, await
     requests in flight (at most ``grace`` seconds)."""
-    from devstack.runtime.app import state_of
+    from devstack.runtime.state import state_of
 
     loop = asyncio.get_running_loop()
     state_of(app).shutting_down = True
