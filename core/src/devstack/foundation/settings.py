@@ -13,6 +13,8 @@ from limits import parse as parse_rate_limit
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from devstack.foundation.storage_uri import check_storage_uri
+
 # CORS defaults (devstack.http.cors applies them): the reference's origins, methods and headers
 DEFAULT_ORIGINS = (
     "http://localhost:3000",
@@ -123,13 +125,16 @@ class CoreSettings(BaseSettings):
     rate_limit_general: RateLimit = Field("100/minute", description="Limit for ordinary endpoints")
     rate_limit_health: RateLimit = Field("200/minute", description="Limit for /health endpoints")
     rate_limit_metrics: RateLimit = Field("1000/minute", description="Limit for /metrics")
-    rate_limit_storage: str = Field("memory://", description="limits storage URI, e.g. redis://127.0.0.1:6379/1")
+    rate_limit_storage: Annotated[str, AfterValidator(check_storage_uri)] = Field(
+        "memory://",
+        description="limits storage URI, e.g. redis://127.0.0.1:6379/1 (needs devstack-core[redis])",
+    )
     rate_limit_strategy: Literal["fixed-window", "moving-window"] = Field(
         "fixed-window", description="limits strategy: fixed-window (cheapest) or moving-window"
     )
     rate_limit_key_prefix: str = Field("devstack-ratelimit", description="Prefix of the rate-limit keys in the storage")
     rate_limit_storage_timeout: float = Field(
-        0.25, gt=0, description="Seconds a Redis rate-limit storage call may take before the request is let through"
+        0.25, gt=0, description="Seconds a shared rate-limit storage call may take before the request is let through"
     )
     rate_limit_exempt: CsvList = Field(
         default_factory=lambda: ["/health/live", "/health/ready"],

@@ -3,28 +3,29 @@
 The class of a request follows from its path: ``/metrics`` is *metrics*, ``/health`` and
 everything under it is *health*, the rest is *general*. The key is the class and the
 client address, so each client has one budget per class. Storage is ``limits``' async
-memory storage by default (one budget per process) or Redis
-(``DEVSTACK_RATE_LIMIT_STORAGE=redis://host:6379/1``), which every worker and every
-instance share.
+memory storage by default (one budget per process, counted without awaits) or any storage
+``limits`` opens from a URI, which every worker and every instance share: Redis, for
+example (``DEVSTACK_RATE_LIMIT_STORAGE=redis://host:6379/1``, with ``devstack-core[redis]``
+installed). Core knows no storage backend: see ``devstack.foundation.storage_uri``.
 
 Headers on every response of a limited class: ``X-RateLimit-Limit`` (requests per
 window), ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix time, in whole
 seconds, when the window ends). Over the limit: 429 envelope plus ``Retry-After``
 (seconds to wait).
 
-A storage that fails (Redis down, too slow) never takes requests down: the request is
-let through without headers (fail open), the failure is counted in
+A shared storage that fails (down, or slower than ``DEVSTACK_RATE_LIMIT_STORAGE_TIMEOUT``)
+never takes requests down: the request is let through without headers (fail open), the failure is counted in
 ``http_rate_limit_storage_errors_total`` and logged at most once per minute, and the
 storage is left alone for a few seconds before it is tried again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
 import time
-from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
@@ -34,6 +35,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from devstack.foundation.errors import TooManyRequests
 from devstack.foundation.settings import CoreSettings
+from devstack.foundation.storage_uri import async_uri, storage_class, storage_options
 
 log = logging.getLogger("devstack.ratelimit")
 
@@ -56,9 +58,7 @@ def limit_class(path: str) -> str:
 
 def storage_uri(uri: str) -> str:
     """The async ``limits`` URI for a setting written ``memory://`` or ``redis://...``."""
-    if uri.startswith("async+"):
-        return uri
-    return f"async+{uri}"
+    return async_uri(uri)
 
 
 class Decision:
@@ -131,20 +131,40 @@ class ClientAddress:
 
 
 class LazyExpiryMemoryStorage(MemoryStorage):
-    """``limits``' async memory storage, sweeping expired keys at most once a second.
+    """``limits``' async memory storage, counted without awaits for the fixed window.
 
-    The parent schedules its sweep task on every increment (one task per request);
-    expired counters are already ignored on read, so the sweep only frees memory.
+    In one process on one event loop an increment cannot interleave with another, so
+    ``increment`` does what the parent's ``incr`` does (drop an expired counter, add one,
+    start the window on the first hit) without its three awaits and its lock; expired
+    counters are already ignored on read, so the sweep (the parent's expiry task) only
+    frees memory and runs at most once a second instead of being scheduled per request.
     """
 
     SWEEP_INTERVAL = 1.0
-    _next_sweep = 0.0
+    next_sweep = 0.0
+
+    def increment(self, key: str, expiry: float, now: float) -> int:
+        if self.expirations.get(key, 0) <= now:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+        count = self.storage[key] + 1
+        self.storage[key] = count
+        if count == 1:
+            self.expirations[key] = now + expiry
+        return count
+
+    async def sweep(self, now: float) -> None:
+        self.next_sweep = now + self.SWEEP_INTERVAL
+        await MemoryStorage._MemoryStorage__schedule_expiry(self)  # type: ignore[attr-defined]
 
     async def _MemoryStorage__schedule_expiry(self) -> None:
+        # the parent's incr (the moving window's calls) sweeps at most once a second too
         now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self.SWEEP_INTERVAL
+        if now >= self._next_monotonic_sweep:
+            self._next_monotonic_sweep = now + self.SWEEP_INTERVAL
             await MemoryStorage._MemoryStorage__schedule_expiry(self)  # type: ignore[attr-defined]
+
+    _next_monotonic_sweep = 0.0
 
 
 class RateLimiterService:
@@ -172,29 +192,21 @@ class RateLimiterService:
         self._skip_until = 0.0
         self._last_logged = 0.0
         self._keys: dict[tuple[str, str], str] = {}
-        self._memory_expirations: dict[str, float] | None = None
+        self._memory: LazyExpiryMemoryStorage | None = None
         if self.enabled:
             self._connect()
 
     def _connect(self) -> None:
-        options: dict[str, Any] = {}
         if self.uri.startswith("async+memory"):
             self.storage = LazyExpiryMemoryStorage()
-        else:
-            if "redis" in self.uri:
-                options = {
-                    "implementation": "redispy",
-                    "key_prefix": self.prefix,
-                    "socket_timeout": self.timeout,
-                    "socket_connect_timeout": self.timeout,
-                }
+        else:  # any other storage of limits, by its URI (devstack.foundation.storage_uri)
+            options = storage_options(storage_class(self.uri), self.prefix)
             storage = storage_from_string(self.uri, wrap_exceptions=True, **options)
             if not isinstance(storage, Storage):  # pragma: no cover - a sync URI
                 raise ValueError(f"rate-limit storage {self.uri!r} has no async implementation")
             self.storage = storage
-        if isinstance(self.storage, MemoryStorage):
-            # the memory storage's expiry read is a dict lookup: done without an await
-            self._memory_expirations = self.storage.expirations
+        if self.fixed_window and isinstance(self.storage, LazyExpiryMemoryStorage):
+            self._memory = self.storage  # counted in process, without awaits
         strategy_class = FixedWindowRateLimiter if self.fixed_window else MovingWindowRateLimiter
         self.strategy = strategy_class(self.storage)
 
@@ -218,35 +230,47 @@ class RateLimiterService:
         if self.storage is None or self.strategy is None:
             return None
         now = time.time()
+        item = self.items[klass]
+        memory = self._memory
+        if memory is not None:  # in-process fixed window: no storage call to wait for
+            key = self.key(item, klass, client)
+            count = memory.increment(key, item.get_expiry(), now)
+            if now >= memory.next_sweep:
+                await memory.sweep(now)
+            reset = memory.expirations.get(key, now)
+            return Decision(count <= item.amount, item.amount, max(0, item.amount - count), reset)
         if now < self._skip_until:
             self.storage_errors.inc()
             return None
-        item = self.items[klass]
-        try:  # Redis calls are bounded by the client's socket timeouts
-            if self.fixed_window:
-                # one increment and one expiry read: the fixed-window strategy's
-                # hit() and get_window_stats() without its extra read
-                key = self.key(item, klass, client)
-                count = await self.storage.incr(key, item.get_expiry())
-                expirations = self._memory_expirations
-                if expirations is not None:
-                    reset = expirations.get(key, now)
-                else:
-                    reset = await self.storage.get_expiry(key)
-                return Decision(count <= item.amount, item.amount, max(0, item.amount - count), reset)
-            allowed = await self.strategy.hit(item, klass, client)
-            stats = await self.strategy.get_window_stats(item, klass, client)
-            return Decision(allowed, item.amount, stats.remaining, stats.reset_time)
-        except Exception as exc:  # noqa: BLE001 - fail open on any storage failure
-            self.storage_errors.inc()
-            self._skip_until = now + STORAGE_BACKOFF
-            if now - self._last_logged >= LOG_INTERVAL:
-                self._last_logged = now
-                log.error(
-                    "rate-limit storage failed; requests are let through",
-                    extra={"storage": self.describe(), "error_type": type(exc).__name__},
-                )
+        try:  # a shared storage: every call bounded, whatever its client's own timeouts
+            async with asyncio.timeout(self.timeout):
+                return await self._shared_hit(item, klass, client)
+        except Exception as exc:  # noqa: BLE001 - fail open on any storage failure (and the timeout)
+            self._failed(now, exc)
             return None
+
+    async def _shared_hit(self, item: RateLimitItem, klass: str, client: str) -> Decision:
+        assert self.storage is not None and self.strategy is not None
+        if self.fixed_window:
+            # one increment and one expiry read: the fixed-window strategy's
+            # hit() and get_window_stats() without its extra read
+            key = self.key(item, klass, client)
+            count = await self.storage.incr(key, item.get_expiry())
+            reset = await self.storage.get_expiry(key)
+            return Decision(count <= item.amount, item.amount, max(0, item.amount - count), reset)
+        allowed = await self.strategy.hit(item, klass, client)
+        stats = await self.strategy.get_window_stats(item, klass, client)
+        return Decision(allowed, item.amount, stats.remaining, stats.reset_time)
+
+    def _failed(self, now: float, exc: BaseException) -> None:
+        self.storage_errors.inc()
+        self._skip_until = now + STORAGE_BACKOFF
+        if now - self._last_logged >= LOG_INTERVAL:
+            self._last_logged = now
+            log.error(
+                "rate-limit storage failed; requests are let through",
+                extra={"storage": self.describe(), "error_type": type(exc).__name__},
+            )
 
     async def reset(self) -> None:
         """Forget every counter (tests)."""

@@ -191,13 +191,16 @@ def devstack_contract() -> Path | Traversable | Mapping[str, Any] | None:
 
 @hookspec
 def devstack_root_info(host: Host) -> Mapping[str, Any] | None:
-    """Contribute to the sections of ``GET /``.
+    """Contribute to ``GET /``: the plugin's own sections and its part of core's.
 
-    Called when ``GET /`` is answered. Returns a mapping whose keys are sections the
-    root document already has (``examples``, ``redis_cluster``, ``security``); each
-    value is a mapping merged into that section. Any other top-level key is ignored
-    and logged, because consumers compare the root document's key set. Returns None
-    to add nothing.
+    Called when ``GET /`` is answered. Returns a mapping, or None to add nothing. A key
+    that core's document has (``security``, ``examples``, ``note``) is merged into it:
+    mappings recursively, lists as sorted unions, a text (``note``) in place of core's;
+    for a text the first answer in pluggy's order wins. A new key whose value is a
+    mapping adds a section the plugin owns (the redis plugin's ``redis_cluster``: names
+    mapped to paths); any other value is ignored and logged once. Core names no backend
+    in ``GET /``: every backend's section comes from its plugin, so the key set is the
+    same on every request of one installation.
     """
 
 
