@@ -137,19 +137,20 @@ class RequestPipeline:
     # before the handler -----------------------------------------------------------------
     async def begin(self) -> Response | None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        ctx = g._get_current_object()  # type: ignore[attr-defined]
-        info = self.identify(req, ctx)
+        values = g._get_current_object().__dict__  # type: ignore[attr-defined]
+        values["devstack_headers"] = headers = own_headers(req.scope)
+        info = self.identify(req, values, headers)
         client = req.scope.get("client")
         peer = client[0] if client else "unknown"
         self._admission.check(req.method, req.routing_exception, req.headers, peer)
         if req.method == "OPTIONS":
-            preflight = self.preflight(req, ctx)
+            preflight = self.preflight(req, values, headers)
             if preflight is not None:
                 return preflight
         if self._limiting and req.path not in self._rate_exempt:
-            await self.limit(req, ctx, info, peer)
+            await self.limit(req, values, info, peer)
         if self._checking_keys:
-            await self.api_keys.check(req.path, req.headers.get("X-API-Key"))
+            await self.api_keys.check(req.path, headers.get(b"x-api-key"))
         owner = info.owner
         if owner is not None and owner in self._failed_plugins:  # loaded, then failed at startup
             raise ServiceUnavailable(owner, f"plugin {owner} is not running", reason="plugin_failed")
@@ -158,45 +159,46 @@ class RequestPipeline:
         if req.method in BODY_METHODS:  # other methods' bodies are never read
             await self.read_body(req, info)
         if info.validator is not None and req.url_rule is not None:
-            await self.validate(req, ctx, info)
+            await self.validate(req, values, info)
         return None
 
-    def identify(self, req: Any, ctx: Any) -> RouteInfo:
+    def identify(self, req: Any, values: dict[str, Any], headers: dict[bytes, str]) -> RouteInfo:
         """Request id, route template and the in-progress gauge."""
-        ctx.started = time.perf_counter()
-        offered = req.headers.get("X-Request-ID")
+        values["started"] = time.perf_counter()
+        offered = headers.get(b"x-request-id")
         request_id = offered if offered and REQUEST_ID.fullmatch(offered) else new_request_id()
-        ctx.request_id = request_id
+        values["request_id"] = request_id
         set_request_id(request_id)
         rule = req.url_rule
         route = self.routes.route_of(rule.rule if rule is not None else None)
-        ctx.route = route
+        values["route"] = route
         info = self.routes.info(method_label(req.method), route)
-        ctx.route_info = info
-        info.in_progress.inc()
-        ctx.counted_in_progress = True
+        values["route_info"] = info
+        info.in_progress_inc()
+        values["counted_in_progress"] = True
         return info
 
-    def preflight(self, req: Any, ctx: Any) -> Response | None:
+    def preflight(self, req: Any, values: dict[str, Any], headers: dict[bytes, str]) -> Response | None:
         """The answer to a CORS preflight, for every path; None for another OPTIONS."""
-        origin = req.headers.get("Origin")
+        origin = headers.get(b"origin")
         wanted = req.headers.get("Access-Control-Request-Method")
         if not (origin and wanted):
             return None
-        ctx.cors_done = True
-        headers = self.cors.preflight_headers(origin, wanted, req.headers.get("Access-Control-Request-Headers"))
-        return Response(PREFLIGHT_OK, status=200, headers=headers, content_type="text/plain; charset=utf-8")
+        values["cors_done"] = True
+        answer = self.cors.preflight_headers(origin, wanted, req.headers.get("Access-Control-Request-Headers"))
+        return Response(PREFLIGHT_OK, status=200, headers=answer, content_type="text/plain; charset=utf-8")
 
-    async def limit(self, req: Any, ctx: Any, info: RouteInfo, peer: str) -> None:
+    async def limit(self, req: Any, values: dict[str, Any], info: RouteInfo, peer: str) -> None:
         """Count the request in its class for its client; 429 over the limit."""
         klass = info.limit_class if req.url_rule is not None else limit_class(req.path)
-        client = self.limiter.clients.of(peer, req.headers.get("X-Forwarded-For"))
+        clients = self.limiter.clients
+        client = clients.of(peer, req.headers.get("X-Forwarded-For")) if clients.networks else peer
         decision = await self.limiter.hit(klass, client)
         if decision is None:
             return  # the storage failed: let through without headers
         if not decision.allowed:
             raise decision.error()  # carries the X-RateLimit-* headers itself
-        ctx.rate_limit_headers = decision.header_list()
+        values["rate_limit_headers"] = decision.header_list()
 
     async def read_body(self, req: Any, info: RouteInfo) -> None:
         """Content type (415), size while reading (413), nesting depth of JSON (422)."""
@@ -217,23 +219,22 @@ class RequestPipeline:
             raise PayloadTooLarge(f"Request body exceeds {self._max_body} bytes") from None
         return data
 
-    async def validate(self, req: Any, ctx: Any, info: RouteInfo) -> None:
+    async def validate(self, req: Any, values: dict[str, Any], info: RouteInfo) -> None:
         """Path, query and body against the operation (422); ``devstack.api.validated()``."""
         validator = info.validator
         assert validator is not None
         checks_body = bool(validator.body_media_types) or validator.max_body_bytes is not None
         if not validator.parameters and not checks_body:
             return  # nothing to check; devstack.api.validated() gives empty inputs
-        ctx.devstack_validated = validator.check_parameters(req.view_args or {}, req.args)
+        inputs = values["devstack_validated"] = validator.check_parameters(req.view_args or {}, req.args)
         if checks_body:
             raw = await self.body(req)
-            ctx.devstack_validated.body = validator.check_body(raw, req.content_type or "", self._max_depth)
+            inputs.body = validator.check_body(raw, req.content_type or "", self._max_depth)
 
     # after the handler ------------------------------------------------------------------
     async def finish(self, response: Response) -> Response:
-        ctx = g._get_current_object()  # type: ignore[attr-defined]
         req = request._get_current_object()  # type: ignore[attr-defined]
-        values = ctx.__dict__
+        values = g._get_current_object().__dict__  # type: ignore[attr-defined]
         started = values.get("started")
         elapsed = time.perf_counter() - started if started is not None else 0.0
         request_id = values.get("request_id") or new_request_id()
@@ -241,8 +242,8 @@ class RequestPipeline:
         route = values.get("route", UNMATCHED)
         info = values.get("route_info") or self.routes.info(method_label(req.method), route)
         if values.get("counted_in_progress"):
-            info.in_progress.dec()
-            ctx.counted_in_progress = False
+            info.in_progress_dec()
+            values["counted_in_progress"] = False
         info.count(response.status_code)
         info.duration.observe(elapsed)
         if self._lines.enabled():
@@ -259,7 +260,8 @@ class RequestPipeline:
         rate_headers = values.get("rate_limit_headers")
         if rate_headers is not None:
             extra += rate_headers
-        origin = req.headers.get("Origin")
+        headers = values.get("devstack_headers")
+        origin = headers.get(b"origin") if headers is not None else req.headers.get("Origin")
         if origin and not values.get("cors_done"):
             extra += self.cors.response_headers(origin)
         append_headers(response, extra)
@@ -277,6 +279,20 @@ class RequestPipeline:
         if owner is not None:
             fields["plugin"] = owner
         self._lines.emit(fields)
+
+
+OWN_HEADERS = frozenset({b"x-request-id", b"origin", b"x-api-key"})
+
+
+def own_headers(scope: Any) -> dict[bytes, str]:
+    """The headers the pipeline reads on every request, in one pass over the ASGI list
+    (names are lower case there): werkzeug's ``headers.get`` raises and catches an
+    exception for each absent one. The first of repeated headers counts, as in werkzeug."""
+    found: dict[bytes, str] = {}
+    for name, value in scope.get("headers", ()):
+        if name in OWN_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 def pipeline_of(app: Quart) -> RequestPipeline:

@@ -23,9 +23,16 @@ Operation = tuple[str, str]  # (method, OpenAPI path template)
 
 
 class RouteInfo:
-    """What the pipeline needs about one (method, route template), computed once."""
+    """What the pipeline needs about one (method, route template), computed once.
+
+    The metric children's value objects are kept when prometheus-client has them, so
+    that a request's counts skip the per-call checks of the wrappers (the children are
+    made once here, after which those checks cannot fail).
+    """
 
     __slots__ = (
+        "_count_values",
+        "_in_progress",
         "_method",
         "_requests",
         "_route",
@@ -44,17 +51,46 @@ class RouteInfo:
         self.validator = validator
         self.limit_class = limit_class(route)
         self.in_progress = metrics.in_progress.labels(method, route)
+        self._in_progress = value_of(self.in_progress)
         self.duration = metrics.duration.labels(method, route)
         self._requests = metrics.requests
         self._statuses: dict[int, Any] = {}
         self._method, self._route = method, route
 
+    def in_progress_inc(self) -> None:
+        self._in_progress.inc(1)
+
+    def in_progress_dec(self) -> None:
+        self._in_progress.inc(-1)
+
     def count(self, status: int) -> None:
         counter = self._statuses.get(status)
         if counter is None:
-            counter = self._requests.labels(self._method, self._route, str(status))
+            counter = value_of(self._requests.labels(self._method, self._route, str(status)))
             self._statuses[status] = counter
-        counter.inc()
+        counter.inc(1)
+
+
+class _Wrapper:
+    """A metric child without a value object of its own: ``inc(amount)`` on it."""
+
+    __slots__ = ("child",)
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+
+    def inc(self, amount: float) -> None:
+        if amount >= 0:
+            self.child.inc(amount)
+        else:
+            self.child.dec(-amount)
+
+
+def value_of(child: Any) -> Any:
+    """The child's value object (``inc(amount)``; prometheus-client's ``_value``, in-process
+    and multiprocess alike), or the child behind the same interface."""
+    value = getattr(child, "_value", None)
+    return value if value is not None and hasattr(value, "inc") else _Wrapper(child)
 
 
 class RouteTable:
