@@ -14,8 +14,8 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from pydantic_settings import BaseSettings
 
-from devstack.app import create_app, state_of
-from devstack.settings import CoreSettings
+from devstack.foundation.settings import CoreSettings
+from devstack.runtime.app import create_app, state_of
 from devstack.testing import environment
 
 REPO = Path(__file__).resolve().parent.parent

@@ -112,8 +112,8 @@ def contract() -> dict[str, Any]:
     if SPEC_FILE.is_file():
         loaded: dict[str, Any] = yaml.safe_load(SPEC_FILE.read_text())
         return loaded
-    from devstack.app import create_app, state_of
-    from devstack.settings import CoreSettings
+    from devstack.foundation.settings import CoreSettings
+    from devstack.runtime.app import create_app, state_of
 
     app = create_app(CoreSettings(rate_limit_enabled=False, log_level="WARNING"))
     built: dict[str, Any] = json.loads(json.dumps(state_of(app).contract))

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from devstack.app import state_of
 from devstack.contract import core_fragment, diff, operations
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 from .conftest import PLUGINS, SPEC_FILE

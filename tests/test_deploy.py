@@ -27,7 +27,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 from limits import parse as parse_limit
 
-from devstack.admission import AllowedHosts
+from devstack.http.admission import AllowedHosts
 from devstack.testing import ServerProcess
 from tests.deploy_support import (
     BASE,

@@ -40,9 +40,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from schemathesis import checks as st_checks
 
-from devstack.admission import KNOWN_METHODS, OTHER_METHOD
 from devstack.contract import operations
-from devstack.settings import CoreSettings
+from devstack.foundation.settings import CoreSettings
+from devstack.http.admission import KNOWN_METHODS, OTHER_METHOD
 from devstack.testing import ServerProcess
 
 from .support import (

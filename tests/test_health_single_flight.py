@@ -17,7 +17,7 @@ import pytest
 
 from devstack import hookimpl
 from devstack.api import HealthCheck, Host
-from devstack.app import state_of
+from devstack.runtime.app import state_of
 from devstack.testing import host_of, running_app
 
 from .conftest import PLUGINS

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 import pytest
 
-from devstack.admission import KNOWN_METHODS, OTHER_METHOD
 from devstack.contract import operations
-from devstack.settings import CoreSettings
+from devstack.foundation.settings import CoreSettings
+from devstack.http.admission import KNOWN_METHODS, OTHER_METHOD
 from devstack.testing import ServerProcess, parse_raw_response, raw_request
 
 from .support import (

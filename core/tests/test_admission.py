@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devstack.admission import AllowedHosts, bounded, host_name
+from devstack.http.admission import AllowedHosts, bounded, host_name
 from devstack.testing import running_app
 
 ENVELOPE = {"error", "message", "status_code", "request_id"}

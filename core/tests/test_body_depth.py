@@ -13,7 +13,7 @@ from quart import Blueprint, jsonify, request
 
 from devstack import hookimpl
 from devstack.api import Host, validated
-from devstack.nesting import nests_deeper_than
+from devstack.contract.nesting import nests_deeper_than
 from devstack.testing import running_app
 
 ANY_JSON = {"required": True, "content": {"application/json": {"schema": {}}}}

@@ -18,8 +18,8 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import Host, validated
-from devstack.breakers import Breakers
-from devstack.errors import ApiError, ServiceUnavailable, ValidationFailed
+from devstack.foundation.errors import ApiError, ServiceUnavailable, ValidationFailed
+from devstack.kit.breakers import Breakers
 from devstack.testing import free_port, running_app
 
 DUMP_CONTRACT: dict[str, Any] = {

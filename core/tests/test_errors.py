@@ -8,7 +8,7 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import Host
-from devstack.errors import ServiceUnavailable
+from devstack.foundation.errors import ServiceUnavailable
 from devstack.testing import running_app
 
 ENVELOPE_KEYS = {"error", "message", "status_code", "request_id"}
@@ -120,7 +120,7 @@ async def test_cancelled_calls_do_not_count_as_backend_failures() -> None:
 
     import pytest
 
-    from devstack.breakers import Breakers
+    from devstack.kit.breakers import Breakers
 
     breakers = Breakers(failure_threshold=2, reset_timeout=30)
 

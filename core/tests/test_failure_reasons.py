@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from devstack import hookimpl
-from devstack.app import state_of
-from devstack.plugins import PluginError, PluginRegistry
+from devstack.plugin_system.registry import PluginError, PluginRegistry
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 
@@ -91,8 +91,8 @@ def test_an_unknown_name_in_the_allowlist_is_an_error_naming_the_installed_plugi
 ) -> None:
     from importlib.metadata import EntryPoint
 
-    found = [EntryPoint("alpha", "devstack.cache", "devstack.plugins")]
-    monkeypatch.setattr("devstack.plugins.entry_points", lambda group: found)
+    found = [EntryPoint("alpha", "devstack.kit.cache", "devstack.plugins")]
+    monkeypatch.setattr("devstack.plugin_system.registry.entry_points", lambda group: found)
     with pytest.raises(PluginError) as raised:
         PluginRegistry().discover(allow=['["alpha"', '"beta"]'])
     assert str(raised.value) == (

@@ -13,7 +13,7 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import Host, ServiceUnavailable
-from devstack.app import state_of
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 SLOW_CONTRACT: dict[str, Any] = {

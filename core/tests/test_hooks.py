@@ -17,9 +17,9 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import CacheUnavailable, HealthCheck, Host, MemoryCache, health_body, validated
-from devstack.app import state_of
-from devstack.errors import ServiceUnavailable
-from devstack.plugins import PluginError
+from devstack.foundation.errors import ServiceUnavailable
+from devstack.plugin_system.registry import PluginError
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 PING_CONTRACT: dict[str, Any] = {
@@ -449,6 +449,18 @@ async def test_route_without_operation_is_a_gap_and_fatal_in_strict_mode() -> No
         assert state_of(app).contract_gaps == ["route GET /ping/{word} has no operation in the contract"]
 
 
+CORE_ROOT_KEYS = {"name", "version", "description", "docs", "health", "metrics", "security", "examples", "note"}
+
+
+async def test_core_alone_names_no_backend_in_the_root_document() -> None:
+    async with running_app(discover=False) as (_, client):
+        body = await (await client.get("/")).get_json()
+        assert set(body) == CORE_ROOT_KEYS
+        assert body["examples"] == {}
+        assert body["security"]["circuit_breakers"]["services"] == []
+        assert "Vault" not in body["note"] and "secrets provider" in body["note"]
+
+
 async def test_hook_devstack_root_info() -> None:
     class Root:
         @hookimpl
@@ -457,23 +469,15 @@ async def test_hook_devstack_root_info() -> None:
                 "examples": {"cache": "/examples/cache"},
                 "redis_cluster": {"nodes": "/redis/cluster/nodes"},
                 "security": {"circuit_breakers": {"services": ["redis"]}},
-                "surprise": {"not": "allowed"},
+                "surprise": "not a section",
+                "name": {"not": "a text for core's text"},
             }
 
     async with running_app(plugins={"root": Root()}, discover=False) as (_, client):
         body = await (await client.get("/")).get_json()
-        assert set(body) == {
-            "name",
-            "version",
-            "description",
-            "docs",
-            "health",
-            "metrics",
-            "security",
-            "redis_cluster",
-            "examples",
-            "note",
-        }
+        # a plugin's mapping under a new key is a section of its own; the rest is ignored
+        assert set(body) == CORE_ROOT_KEYS | {"redis_cluster"}
+        assert body["name"] == "devstack API"  # core's text, not the mapping
         assert body["examples"] == {"cache": "/examples/cache"}
         assert body["redis_cluster"] == {"nodes": "/redis/cluster/nodes"}
         assert body["security"]["circuit_breakers"]["services"] == ["redis"]
@@ -483,6 +487,27 @@ async def test_hook_devstack_root_info() -> None:
             "health_checks": "200/minute",
             "enabled": False,
         }
+
+
+async def test_root_note_first_answer_wins_and_sections_merge() -> None:
+    class Provider:
+        def __init__(self, note: str, section: str) -> None:
+            self.note, self.section = note, section
+
+        @hookimpl
+        def devstack_root_info(self, host: Host) -> Mapping[str, Any]:
+            return {"note": self.note, "examples": {self.section: f"/examples/{self.section}"}}
+
+    class Early(Provider):
+        @hookimpl(tryfirst=True)
+        def devstack_root_info(self, host: Host) -> Mapping[str, Any]:
+            return super().devstack_root_info(host)
+
+    plugins = {"alpha": Provider("from alpha", "alpha"), "zulu": Early("from zulu", "zulu")}
+    async with running_app(plugins=plugins, discover=False) as (_, client):
+        body = await (await client.get("/")).get_json()
+        assert body["note"] == "from zulu"  # tryfirst: asked first, so its text wins
+        assert body["examples"] == {"alpha": "/examples/alpha", "zulu": "/examples/zulu"}
 
 
 class ExampleSettings(BaseSettings):

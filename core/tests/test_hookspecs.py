@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import hookspecs
+from devstack.plugin_system import hookspecs
 
 HOOKS = sorted(name for name, value in vars(hookspecs).items() if name.startswith("devstack_") and callable(value))
 TEST_SOURCES = "\n".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))

@@ -1,6 +1,7 @@
 """The import contracts of the workspace pyproject (``lint-imports``) hold on the tree and
 break on a deliberate violation: a plugin importing a core module other than
-``devstack.api``, and core importing a plugin."""
+``devstack.api``, core importing a plugin, a lower layer of core importing a higher one,
+and an import cycle inside a layer."""
 
 from __future__ import annotations
 
@@ -47,17 +48,38 @@ def test_the_tree_keeps_every_import_contract() -> None:
 
 def test_a_plugin_importing_a_core_module_breaks_the_contract(tmp_path: Path) -> None:
     package = REPO / "plugins" / "vault" / "src" / "devstack_vault"
-    ahead = patched_copy(tmp_path, package, "names.py", "from devstack.settings import CoreSettings")
+    ahead = patched_copy(tmp_path, package, "names.py", "from devstack.foundation.settings import CoreSettings")
     result = lint_imports(ahead)
     assert result.returncode != 0
     assert "Plugins import only the public plugin API" in result.stdout
-    assert "devstack_vault.names -> devstack.settings" in result.stdout
+    assert "devstack_vault.names -> devstack.foundation.settings" in result.stdout
 
 
 def test_core_importing_a_plugin_breaks_the_contract(tmp_path: Path) -> None:
     package = REPO / "core" / "src" / "devstack"
-    ahead = patched_copy(tmp_path, package, "masking.py", "import devstack_redis")
+    ahead = patched_copy(tmp_path, package, "foundation/masking.py", "import devstack_redis")
     result = lint_imports(ahead)
     assert result.returncode != 0
     assert "Core imports no plugin" in result.stdout
-    assert "devstack.masking -> devstack_redis" in result.stdout
+    assert "devstack.foundation.masking -> devstack_redis" in result.stdout
+
+
+def test_a_lower_layer_importing_a_higher_one_breaks_the_layers(tmp_path: Path) -> None:
+    package = REPO / "core" / "src" / "devstack"
+    ahead = patched_copy(tmp_path, package, "foundation/errors.py", "import devstack.runtime.app")
+    result = lint_imports(ahead)
+    assert result.returncode != 0
+    assert "Core is layered" in result.stdout
+    assert "devstack.foundation.errors -> devstack.runtime.app" in result.stdout
+
+
+def test_an_import_cycle_inside_a_layer_breaks_the_contract(tmp_path: Path) -> None:
+    # devstack.runtime.routes imports devstack.runtime.state, which imports health
+    package = REPO / "core" / "src" / "devstack"
+    ahead = patched_copy(tmp_path, package, "runtime/health.py", "import devstack.runtime.routes")
+    result = lint_imports(ahead)
+    assert result.returncode != 0
+    assert "No import cycle between core's subpackages BROKEN" in result.stdout
+    # within one layer a cycle breaks no layer: only the acyclic contract sees it
+    assert "kit > foundation) KEPT" in result.stdout
+    assert "No cycles are allowed in devstack.runtime." in result.stdout

@@ -10,7 +10,7 @@ from quart import Blueprint
 
 from devstack import hookimpl
 from devstack.api import Host
-from devstack.plugins import PluginError, PluginRegistry, describe_failure
+from devstack.plugin_system.registry import PluginError, PluginRegistry, describe_failure
 from devstack.testing import running_app
 
 unknown_marker = pluggy.HookimplMarker("devstack")
@@ -88,11 +88,11 @@ def test_allow_and_deny_lists_disable_plugins(monkeypatch: pytest.MonkeyPatch) -
     from importlib.metadata import EntryPoint
 
     entry_points = [
-        EntryPoint("alpha", "devstack.cache", "devstack.plugins"),
-        EntryPoint("beta", "devstack.cache", "devstack.plugins"),
+        EntryPoint("alpha", "devstack.kit.cache", "devstack.plugins"),
+        EntryPoint("beta", "devstack.kit.cache", "devstack.plugins"),
         EntryPoint("gamma", "devstack_no_such_module_anywhere", "devstack.plugins"),
     ]
-    monkeypatch.setattr("devstack.plugins.entry_points", lambda group: entry_points)
+    monkeypatch.setattr("devstack.plugin_system.registry.entry_points", lambda group: entry_points)
     registry = PluginRegistry(strict=False)
     registry.discover(allow=["alpha", "gamma"], deny=["alpha"])
     statuses = {name: (record.status, record.error) for name, record in registry.records.items()}

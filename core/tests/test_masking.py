@@ -1,4 +1,4 @@
-"""devstack's one masking policy (devstack.masking, exported by devstack.api): names by
+"""devstack's one masking policy (devstack.foundation.masking, exported by devstack.api): names by
 pattern, any depth, URL passwords, ``name=value`` text. (The log formatter's use of it is
 tested with the other log tests, in test_production_observability.py.)"""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from devstack.opener import BackgroundOpener
+from devstack.kit.opener import BackgroundOpener
 
 
 class Client:

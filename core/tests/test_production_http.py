@@ -11,10 +11,11 @@ import pytest
 from production_support import production_response_gaps
 from quart import Blueprint, jsonify, request
 
-from devstack import apikeys, hookimpl
+from devstack import hookimpl
 from devstack.api import Host
-from devstack.app import state_of
-from devstack.errors import ServiceUnavailable
+from devstack.foundation.errors import ServiceUnavailable
+from devstack.http import apikeys
+from devstack.runtime.app import state_of
 from devstack.testing import running_app
 
 ALLOWED = "http://localhost:3000"

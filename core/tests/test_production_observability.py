@@ -14,7 +14,7 @@ from quart import Blueprint, jsonify
 
 from devstack import hookimpl
 from devstack.api import CacheUnavailable, HealthCheck, Host, health_body
-from devstack.logs import JsonFormatter, register_secret
+from devstack.observability.logs import JsonFormatter, register_secret
 from devstack.testing import running_app
 
 FLAKY_CONTRACT: dict[str, Any] = {

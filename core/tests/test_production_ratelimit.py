@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import uuid
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from devstack.middleware import pipeline_of
-from devstack.ratelimit import ClientAddress, limit_class, storage_uri
+from devstack.foundation.settings import CoreSettings
+from devstack.http.pipeline import pipeline_of
+from devstack.http.ratelimit import ClientAddress, limit_class, storage_uri
 from devstack.testing import running_app
 
 CLIENT_A = {"client": ("10.1.0.1", 40000)}
@@ -169,3 +172,21 @@ async def test_redis_down_fails_open_with_a_metric_and_one_log_line(caplog: pyte
     assert len(failures) == 1
     assert failures[0].getMessage() == "rate-limit storage failed; requests are let through"
     assert "127.0.0.1:1" not in json.dumps(vars(failures[0]), default=str)
+
+
+def test_a_redis_storage_without_the_redis_client_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # None in sys.modules is how Python marks a module as not importable
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "coredis", None)
+    monkeypatch.setitem(sys.modules, "valkey", None)
+    with pytest.raises(ValidationError) as caught:
+        CoreSettings(rate_limit_storage="redis://127.0.0.1:6379/1")
+    message = str(caught.value)
+    assert "rate_limit_storage" in message
+    assert "none is installed" in message and "devstack-core[redis] installs redis" in message
+    assert CoreSettings(rate_limit_storage="memory://").rate_limit_storage == "memory://"
+
+
+def test_an_unknown_storage_scheme_is_a_settings_error() -> None:
+    with pytest.raises(ValidationError, match="unknown rate-limit storage scheme 'nosuch'"):
+        CoreSettings(rate_limit_storage="nosuch://host/0")

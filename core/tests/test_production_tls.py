@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from production_support import get, make_certificate, server_env
 
-from devstack import tls
+from devstack.runtime import tls
 from devstack.testing import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow

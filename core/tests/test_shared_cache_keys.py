@@ -162,7 +162,7 @@ async def test_cache_for_refuses_owners_that_are_not_core_or_a_plugin() -> None:
 async def test_instance_id_setting_is_checked() -> None:
     from pydantic import ValidationError
 
-    from devstack.settings import CoreSettings, new_instance_id
+    from devstack.foundation.settings import CoreSettings, new_instance_id
 
     assert CoreSettings(instance_id="web-7f9c.prod_1").instance_id == "web-7f9c.prod_1"
     for bad in ("a:b", "a b", "x" * 65, "a/b"):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from devstack.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from devstack.validation import SchemaValidator, coerce, compile_contract, resolve_refs
+from devstack.contract.validation import SchemaValidator, coerce, compile_contract, resolve_refs
+from devstack.foundation.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 DOCUMENT = {
     "components": {"schemas": {"Key": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}}},

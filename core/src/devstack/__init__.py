@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-from devstack.hookspecs import PROJECT_NAME
+from devstack.plugin_system.hookspecs import PROJECT_NAME
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marks a plugin's implementation of a ``devstack_*`` hook."""

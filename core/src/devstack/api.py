@@ -21,15 +21,8 @@ with ``host.breaker_state(service)``; the default backend timeout is ``host.back
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-from quart import g
-
-from devstack.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
-from devstack.errors import (
+from devstack.contract.inputs import ValidatedRequest, validated
+from devstack.foundation.errors import (
     ApiError,
     BadRequest,
     InternalServerError,
@@ -43,67 +36,13 @@ from devstack.errors import (
     ValidationFailed,
     invalid,
 )
-from devstack.host import Host
-from devstack.masking import MASK, mask_text, masked, masked_all, sensitive_name
-from devstack.opener import BackgroundOpener
-from devstack.operation_metrics import OperationMetrics
-from devstack.pool_metrics import PoolCallMetrics
-
-HealthBody = dict[str, Any]
-Probe = Callable[[], Awaitable[HealthBody]]
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """A named health probe, returned by ``devstack_health_checks``.
-
-    ``probe`` returns the service's health body: a dict whose ``status`` is
-    ``"healthy"`` or ``"unhealthy"`` plus the service's own keys. ``timeout`` bounds
-    it (seconds); a ``critical`` check failing makes ``/health/ready`` answer 503.
-    """
-
-    name: str
-    probe: Probe
-    timeout: float = 5.0
-    critical: bool = True
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class TlsMaterial:
-    """A certificate for the HTTPS listener, returned by ``devstack_tls_certificate``."""
-
-    certificate_pem: str
-    private_key_pem: str
-    not_after: datetime
-    ca_chain_pem: str = ""
-    serial: str = ""
-
-
-@dataclass
-class ValidatedRequest:
-    """A request's inputs after validation against the contract.
-
-    ``path`` and ``query`` hold values converted to their schema types (integers,
-    numbers, booleans) with schema defaults applied; ``body`` is the parsed JSON body
-    (None without one).
-    """
-
-    path: dict[str, Any] = field(default_factory=dict)
-    query: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
-
-
-def validated() -> ValidatedRequest:
-    """The current request's validated inputs (inside a request handler)."""
-    value = getattr(g, "devstack_validated", None)
-    return value if isinstance(value, ValidatedRequest) else ValidatedRequest()
-
-
-def health_body(status: bool, **fields: Any) -> HealthBody:
-    """``{"status": "healthy"|"unhealthy", **fields}``."""
-    return {"status": "healthy" if status else "unhealthy", **fields}
-
+from devstack.foundation.masking import MASK, mask_text, masked, masked_all, sensitive_name
+from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
+from devstack.kit.opener import BackgroundOpener
+from devstack.kit.operation_metrics import OperationMetrics
+from devstack.kit.pool_metrics import PoolCallMetrics
+from devstack.plugin_system.contributions import HealthBody, HealthCheck, Probe, TlsMaterial, health_body
+from devstack.plugin_system.host import Host
 
 __all__ = [
     "MASK",

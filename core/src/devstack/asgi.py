@@ -1,5 +1,5 @@
 """The ASGI application for Hypercorn workers: ``devstack.asgi:app``."""
 
-from devstack.app import create_app
+from devstack.runtime.app import create_app
 
 app = create_app()

@@ -22,9 +22,9 @@ from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from devstack import __version__
-from devstack.masking import MASK, masked
-from devstack.plugins import PluginError
-from devstack.settings_errors import invalid_settings, secret_field
+from devstack.foundation.masking import MASK, masked
+from devstack.foundation.settings_errors import invalid_settings, secret_field
+from devstack.plugin_system.records import PluginError
 
 HEALTH_WAIT = 15.0
 
@@ -34,8 +34,8 @@ class UserError(Exception):
 
 
 def build_app(strict: bool | None = None) -> Any:
-    from devstack.app import create_app
-    from devstack.settings import CoreSettings
+    from devstack.foundation.settings import CoreSettings
+    from devstack.runtime.app import create_app
 
     overrides: dict[str, Any] = {"log_level": os.environ.get("DEVSTACK_LOG_LEVEL", "WARNING")}
     if strict is not None:
@@ -44,7 +44,7 @@ def build_app(strict: bool | None = None) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from devstack.server import serve
+    from devstack.runtime.server import serve
 
     env = {
         "DEVSTACK_HOST": args.host,
@@ -63,8 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     app = build_app(strict=False)
-    from devstack.app import state_of
-    from devstack.settings import CoreSettings
+    from devstack.foundation.settings import CoreSettings
+    from devstack.runtime.app import state_of
 
     records = [record.as_dict() for _, record in sorted(state_of(app).registry.records.items())]
     print_plugins(records, args.json)
@@ -99,8 +99,8 @@ def print_plugins(records: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    from devstack.app import state_of
     from devstack.contract import diff, dump_yaml, read_spec_file
+    from devstack.runtime.app import state_of
 
     app = build_app()
     state = state_of(app)
@@ -129,7 +129,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from devstack.app import state_of
+    from devstack.runtime.app import state_of
 
     app = build_app()
 
@@ -188,8 +188,8 @@ def settings_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from devstack.app import state_of
-    from devstack.settings import CoreSettings
+    from devstack.foundation.settings import CoreSettings
+    from devstack.runtime.app import state_of
 
     app = build_app(strict=False)
     state = state_of(app)
@@ -263,8 +263,8 @@ def stdout_closed() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from devstack.server import ServeError
-    from devstack.settings import CoreSettings
+    from devstack.foundation.settings import CoreSettings
+    from devstack.runtime.server import ServeError
 
     args = parser().parse_args(argv)
     try:

@@ -23,9 +23,9 @@ from typing import Any
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from devstack.app import create_app, state_of
-from devstack.plugins import PluginRegistry
-from devstack.settings import CoreSettings
+from devstack.foundation.settings import CoreSettings
+from devstack.plugin_system.registry import PluginRegistry
+from devstack.runtime.app import create_app, state_of
 
 
 @contextmanager

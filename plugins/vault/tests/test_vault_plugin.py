@@ -60,6 +60,7 @@ async def test_root_info(shared_env: dict[str, str | None]) -> None:
         root = await (await client.get("/")).get_json()
         assert root["examples"]["vault"] == "/examples/vault"
         assert "vault" in root["security"]["circuit_breakers"]["services"]
+        assert root["note"] == "Every service's credentials come from the secrets provider (Vault)"
 
 
 async def test_contract_documents_every_route(shared_env: dict[str, str | None]) -> None:

@@ -75,4 +75,9 @@ def devstack_contract() -> Traversable:
 
 @hookimpl
 def devstack_root_info(host: Host) -> Mapping[str, Any]:
-    return {"examples": {"vault": "/examples/vault"}, "security": {"circuit_breakers": {"services": [SERVICE]}}}
+    return {
+        "examples": {"vault": "/examples/vault"},
+        "security": {"circuit_breakers": {"services": [SERVICE]}},
+        # the secrets provider says where credentials come from (core names no provider)
+        "note": "Every service's credentials come from the secrets provider (Vault)",
+    }
