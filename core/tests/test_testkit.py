@@ -11,8 +11,7 @@ import pytest
 from quart import Blueprint, jsonify
 
 from devstack import hookimpl
-from devstack.api import HealthCheck, health_body
-from devstack.errors import ServiceUnavailable
+from devstack.api import HealthCheck, ServiceUnavailable, health_body
 from devstack.testkit import (
     AppSpec,
     Contract,

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from devstack import hookimpl
-from devstack.errors import ServiceUnavailable
+from devstack.foundation.errors import ServiceUnavailable
 
 
 class VaultSecrets:
