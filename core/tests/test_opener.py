@@ -41,14 +41,15 @@ def discard(client: Client) -> None:
     client.discarded = True
 
 
-def opener_for(backend: Backend, opened: list[Client] | None = None) -> BackgroundOpener[Client]:
-    """An opener on ``backend``; ``opened`` receives what ``on_open`` is called with."""
+def opener_for(backend: Backend, opened: list[Client] | None = None, *, drops: bool = True) -> BackgroundOpener[Client]:
+    """An opener on ``backend``; ``opened`` receives what ``on_open`` is called with;
+    ``drops``: late clients go to ``discard`` (else ``close`` gets them)."""
     return BackgroundOpener(
         "test",
         "pool",
         open=backend.open,
         close=close,
-        discard=discard,
+        discard=discard if drops else None,
         timeout=1.0,
         retry_max_wait=0.05,
         on_open=(opened.append if opened is not None else None),
@@ -77,6 +78,18 @@ async def test_stop_while_an_attempt_connects_drops_what_it_opened() -> None:
     assert len(backend.opened) == 1
     late = backend.opened[0]
     assert late.discarded and not late.closed
+    assert opener.client is None
+
+
+async def test_without_discard_what_a_late_attempt_opened_is_closed() -> None:
+    backend = Backend(delay=0.3)
+    opener = opener_for(backend, drops=False)
+    opener.start()
+    await asyncio.sleep(0.05)  # the attempt is connecting
+    await opener.stop()
+    assert len(backend.opened) == 1
+    late = backend.opened[0]
+    assert late.closed and not late.discarded
     assert opener.client is None
 
 

@@ -18,7 +18,7 @@ from devstack_services.procs import (
     read_pid,
     start_daemon,
     stop_pid,
-    terminate,
+    terminate_ours,
     wait_until,
 )
 from devstack_services.settings import APP_DB, APP_USER, HOST, Config
@@ -216,11 +216,7 @@ def status(cfg: Config) -> None:
 
 def begin_down(cfg: Config) -> int | None:
     """SIGTERM to the server this tool started (others stop in parallel); its pid."""
-    pid = read_pid(cfg.run / "mongodb.pid")
-    if pid is not None and pid_matches(pid, "secantusd"):
-        terminate(pid)
-        return pid
-    return None
+    return terminate_ours(cfg.run / "mongodb.pid", "secantusd")
 
 
 def finish_down(cfg: Config, pid: int | None) -> None:

@@ -188,6 +188,17 @@ def terminate(pid: int) -> bool:
     return True
 
 
+def terminate_ours(pidfile: Path, pattern: str) -> int | None:
+    """SIGTERM to the server whose pid ``pidfile`` holds when it still runs ``pattern``
+    (a server this tool started); its pid, or None. The caller waits with :func:`stop_pid`,
+    so several servers stop in parallel."""
+    pid = read_pid(pidfile)
+    if pid is not None and pid_matches(pid, pattern):
+        terminate(pid)
+        return pid
+    return None
+
+
 def stop_pid(pid: int, seconds: float = 20) -> None:
     """SIGTERM, wait, then SIGKILL."""
     if not terminate(pid):

@@ -7,7 +7,7 @@ import shutil
 
 from devstack_services import vault_seed
 from devstack_services.common import Failure, http, svc_line, tcp_open, write_file_atomic
-from devstack_services.procs import pid_matches, read_pid, start_daemon, stop_pid, terminate
+from devstack_services.procs import start_daemon, stop_pid, terminate_ours
 from devstack_services.settings import HOST, Config
 from devstack_services.vault_api import Vault
 
@@ -63,11 +63,7 @@ def status(cfg: Config) -> None:
 
 def begin_down(cfg: Config) -> int | None:
     """SIGTERM to the server this tool started (others stop in parallel); its pid."""
-    pid = read_pid(cfg.run / "bao.pid")
-    if pid is not None and pid_matches(pid, "bao"):
-        terminate(pid)
-        return pid
-    return None
+    return terminate_ours(cfg.run / "bao.pid", "bao")
 
 
 def finish_down(cfg: Config, pid: int | None) -> None:

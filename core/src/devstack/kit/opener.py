@@ -30,8 +30,10 @@ class BackgroundOpener(Generic[ClientT]):
     """The client of one backend, opened by a background task that retries until it works.
 
     ``open`` makes a client (raising on failure); ``close(client)`` closes it gracefully
-    within the timeout; ``discard(client)`` drops one at once (an attempt that finished
-    after shutdown began). ``on_open(client)`` runs when the client is in place.
+    within the timeout. A client an attempt made after shutdown began is handed to
+    ``discard(client)``, which drops it at once (a pool's ``terminate``), or, without
+    ``discard``, closed with ``close`` by :meth:`stop`. ``on_open(client)`` runs when the
+    client is in place.
     """
 
     def __init__(
@@ -41,7 +43,7 @@ class BackgroundOpener(Generic[ClientT]):
         *,
         open: Callable[[], Awaitable[ClientT]],
         close: Callable[[ClientT, float], Awaitable[None]],
-        discard: Callable[[ClientT], None],
+        discard: Callable[[ClientT], None] | None = None,
         timeout: float,
         retry_max_wait: float,
         on_open: Callable[[ClientT], None] | None = None,
@@ -84,7 +86,11 @@ class BackgroundOpener(Generic[ClientT]):
         if not attempt.done():
             attempt.cancel()
         elif not attempt.cancelled() and attempt.exception() is None and attempt.result() is not self.client:
-            self._discard(attempt.result())
+            late = attempt.result()
+            if self._discard is not None:
+                self._discard(late)
+            else:
+                await self._close(late, self._timeout)
 
     async def _open_until_done(self) -> None:
         retrying = AsyncRetrying(

@@ -6,8 +6,7 @@ a conftest by overriding ``devstack_plugins``, ``devstack_env`` and
 ``devstack_app``/``devstack_client`` (in-process, Quart's test client), ``devstack_server``
 (a real ``devstack serve`` process) or ``devstack_contract``. The async fixtures are
 pytest-asyncio fixtures: set ``asyncio_mode = "auto"`` (as devstack's own tests do); in
-strict mode mark the tests ``@pytest.mark.asyncio``. ``--devstack-conformance=NAME`` runs
-the conformance suite against installed plugin NAME (see ``devstack.conformance``).
+strict mode mark the tests ``@pytest.mark.asyncio``.
 """
 
 from __future__ import annotations
@@ -34,26 +33,10 @@ except ImportError:  # pragma: no cover - without it only the sync fixtures work
     async_fixture = pytest.fixture
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("devstack")
-    group.addoption(
-        "--devstack-conformance",
-        action="store",
-        default=None,
-        metavar="NAME",
-        help="run devstack's conformance suite against the installed plugin NAME",
-    )
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "devstack(plugins=None, env=None, **core_settings): the app this test's devstack fixtures build"
     )
-    name = config.getoption("--devstack-conformance", default=None)
-    if name:
-        from devstack.conformance.session import configure_conformance
-
-        configure_conformance(config, name)
 
 
 @pytest.fixture

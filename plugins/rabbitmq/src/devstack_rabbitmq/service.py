@@ -90,14 +90,11 @@ class RabbitMQService:
         self.metrics = RabbitMQMetrics()
         self.management: ManagementClient | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        # a connection an attempt opened after shutdown began: closed by stop(), after the opener
-        self._orphans: list[Broker] = []
         self._opener: BackgroundOpener[Broker] = BackgroundOpener(
             SERVICE,
             "connection",
             open=self._open,
             close=close_broker,
-            discard=self._orphans.append,
             timeout=CLOSE_TIMEOUT,
             retry_max_wait=MAX_RETRY_DELAY,
             on_open=lambda broker: log.info(
@@ -120,10 +117,6 @@ class RabbitMQService:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await asyncio.gather(*self._closing, return_exceptions=True)
         await self._opener.stop()
-        orphans = list(self._orphans)
-        self._orphans.clear()
-        for broker in orphans:
-            await close_broker(broker, CLOSE_TIMEOUT)
         if self.management is not None:
             with suppress(Exception):
                 async with asyncio.timeout(CLOSE_TIMEOUT):

@@ -63,14 +63,11 @@ class RedisService:
         self.settings = host.settings(RedisSettings)
         self.metrics = RedisMetrics()
         self._opened = asyncio.Event()
-        # clients an attempt built after shutdown began: closed by stop(), after the opener
-        self._orphans: list[Clients] = []
         self._opener: BackgroundOpener[Clients] = BackgroundOpener(
             SERVICE,
             "clients",
             open=self._open,
             close=close_clients,
-            discard=self._orphans.append,
             timeout=CLOSE_TIMEOUT,
             retry_max_wait=BACKOFF_CAP,
             on_open=lambda _clients: self._opened.set(),
@@ -93,10 +90,6 @@ class RedisService:
     async def stop(self) -> None:
         """Stop building, close the clients (and any an attempt built too late), bounded."""
         await self._opener.stop()
-        orphans = list(self._orphans)
-        self._orphans.clear()
-        for clients in orphans:
-            await close_clients(clients, CLOSE_TIMEOUT)
 
     async def _open(self) -> Clients:
         """One attempt: the passwords from the secrets provider, the clients, a warm-up."""
