@@ -12,6 +12,11 @@ plugin imports any other core module. Here:
 - the backend kit: ``BackgroundOpener`` (open a client in the background with backoff),
   ``OperationMetrics`` (the one metrics scheme: ``<plugin>_operations_total{operation,result}``,
   ``<plugin>_operation_duration_seconds``, ``<plugin>_pool_size``), the shared cache types;
+- the datastore kit, what every database plugin shares: ``Datastore`` (the driver a
+  plugin writes: its pool and statements), ``DatastoreSettings`` (the settings base),
+  ``DatastorePlugin`` (the hook implementations: ``plugin = DatastorePlugin(MyStore)``),
+  ``DatastoreService``, ``Credentials``, ``Page``, ``Record``, ``CachedTotal``,
+  ``stored_json``, ``PAGE_VALUE_BYTES``;
 - devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
   ``MASK``).
 
@@ -22,6 +27,11 @@ with ``host.breaker_state(service)``; the default backend timeout is ``host.back
 from __future__ import annotations
 
 from devstack.contract.inputs import ValidatedRequest, validated
+from devstack.datastore.plugin import DatastorePlugin
+from devstack.datastore.records import PAGE_VALUE_BYTES, CachedTotal, Page, Record, stored_json
+from devstack.datastore.service import DatastoreService
+from devstack.datastore.settings import DatastoreSettings
+from devstack.datastore.store import Credentials, Datastore
 from devstack.foundation.errors import (
     ApiError,
     BadRequest,
@@ -46,11 +56,18 @@ from devstack.plugin_system.host import Host
 
 __all__ = [
     "MASK",
+    "PAGE_VALUE_BYTES",
     "ApiError",
     "BackgroundOpener",
     "BadRequest",
     "CacheBackend",
     "CacheUnavailable",
+    "CachedTotal",
+    "Credentials",
+    "Datastore",
+    "DatastorePlugin",
+    "DatastoreService",
+    "DatastoreSettings",
     "HealthBody",
     "HealthCheck",
     "Host",
@@ -60,9 +77,11 @@ __all__ = [
     "NotFound",
     "OperationMetrics",
     "OwnedCache",
-    "PayloadTooLarge",
+    "Page",
     "PoolCallMetrics",
+    "PayloadTooLarge",
     "Probe",
+    "Record",
     "ServiceUnavailable",
     "TlsMaterial",
     "TooManyRequests",
@@ -77,5 +96,6 @@ __all__ = [
     "masked",
     "masked_all",
     "sensitive_name",
+    "stored_json",
     "validated",
 ]

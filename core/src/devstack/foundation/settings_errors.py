@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, get_args
 
-from pydantic import SecretBytes, SecretStr, ValidationError
+from pydantic import AliasChoices, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
@@ -21,6 +21,18 @@ from devstack.foundation.masking import MASK, mask_text, masked, sensitive_name
 def env_name(model: type[BaseSettings], field: str) -> str:
     prefix = str(model.model_config.get("env_prefix", ""))
     return f"{prefix}{field}".upper()
+
+
+def field_and_env(model: type[BaseSettings], located: str) -> tuple[str, str]:
+    """The field an error is about and the variable it was read from. A field with
+    ``AliasChoices`` (an old name kept working) is located by its first alias and may
+    have been set under another: the one set is named."""
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices) and located in alias.choices:
+            names = [str(choice).upper() for choice in alias.choices if isinstance(choice, str)]
+            return name, next((env for env in names if env in os.environ), names[0])
+    return located, env_name(model, located)
 
 
 def holds_secret_type(annotation: Any) -> bool:
@@ -47,8 +59,7 @@ def invalid_settings(model: type[BaseSettings], error: ValidationError) -> list[
     lines = []
     for problem in error.errors(include_url=False):
         location = problem.get("loc") or ()
-        field = str(location[0]) if location else ""
-        name = env_name(model, field) if field else model.__name__
+        field, name = field_and_env(model, str(location[0])) if location else ("", model.__name__)
         secret = secret_field(field, model.model_fields.get(field))
         written = os.environ.get(name)
         given = written if written is not None and len(location) <= 1 else problem.get("input")

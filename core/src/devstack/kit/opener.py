@@ -60,6 +60,7 @@ class BackgroundOpener(Generic[ClientT]):
         self._task: asyncio.Task[None] | None = None
         self._attempt: asyncio.Future[ClientT] | None = None
         self.first_attempt = asyncio.Event()
+        self.opened = asyncio.Event()  # set once ``client`` is in place
 
     def start(self) -> None:
         """Start opening the client in the background (returns at once)."""
@@ -74,6 +75,7 @@ class BackgroundOpener(Generic[ClientT]):
         await self._settle_attempt()
         self.first_attempt.set()  # nothing is opening any more
         client, self.client = self.client, None
+        self.opened.clear()
         if client is not None:
             await self._close(client, self._timeout)
 
@@ -107,6 +109,7 @@ class BackgroundOpener(Generic[ClientT]):
                 finally:
                     self.first_attempt.set()
         log.info("%s %s open", self.service, self.what, extra={"service": self.service})
+        self.opened.set()
         if self._on_open is not None and self.client is not None:
             self._on_open(self.client)
 

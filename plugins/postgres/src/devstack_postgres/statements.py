@@ -24,10 +24,10 @@ BEGIN
 END
 $$;
 """
+NOW_QUERY = "SELECT current_timestamp"
 INSERT = "INSERT INTO devstack_records (key, value) VALUES ($1, $2) RETURNING id, created_at"
-# A page stops before the record that would take its values past PAGE_VALUE_BYTES as
+# A page stops before the record that would take its values past PAGE_VALUE_BYTES ($3) as
 # stored (the first record is always answered); page_rows says how many LIMIT/OFFSET chose.
-PAGE_VALUE_BYTES = 1 << 20
 PAGE = """
 SELECT id, key, value, created_at, page_rows FROM (
     SELECT id, key, value, created_at,

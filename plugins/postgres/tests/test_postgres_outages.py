@@ -136,7 +136,7 @@ async def test_unreachable_server_answers_503_within_the_timeout(pg_env) -> None
         assert next(p for p in plugins["plugins"] if p["name"] == "postgres")["status"] == "loaded"
 
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
-        assert 'postgres_queries_total{operation="query",result="unavailable"}' in metrics
+        assert 'postgres_operations_total{operation="query",result="unavailable"}' in metrics
 
 
 async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers(pg_env, admin) -> None:
@@ -159,7 +159,7 @@ async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers
         response = await client.get(BASE)
         assert response.status_code == 200
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
-        assert 'postgres_queries_total{operation="insert",result="timeout"} 1.0' in metrics
+        assert 'postgres_operations_total{operation="insert",result="timeout"} 1.0' in metrics
 
 
 async def test_a_server_restart_is_survived(pg_env, private_server: PrivatePostgres) -> None:
