@@ -298,8 +298,8 @@ async def test_hooks_register_root_info_contract_and_metrics(my_env) -> None:
         await client.get(BASE)
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
         for operation in ("query", "insert", "list", "health"):
-            assert f'mysql_queries_total{{operation="{operation}",result="ok"}}' in metrics
-            assert f'mysql_query_duration_seconds_count{{operation="{operation}"}}' in metrics
+            assert f'mysql_operations_total{{operation="{operation}",result="ok"}}' in metrics
+            assert f'mysql_operation_duration_seconds_count{{operation="{operation}"}}' in metrics
         pool_line = next(line for line in metrics.splitlines() if line.startswith("mysql_pool_size "))
         assert float(pool_line.split()[1]) >= 5
 

@@ -145,7 +145,7 @@ async def test_unreachable_server_answers_503_within_the_timeout(my_env) -> None
         plugins = await (await client.get("/plugins")).get_json()
         assert next(p for p in plugins["plugins"] if p["name"] == "mysql")["status"] == "loaded"
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
-        assert 'mysql_queries_total{operation="query",result="unavailable"}' in metrics
+        assert 'mysql_operations_total{operation="query",result="unavailable"}' in metrics
 
 
 async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers(my_env, test_database) -> None:
@@ -172,7 +172,7 @@ async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers
         items = (await (await client.get(f"{BASE}?limit=1")).get_json())["items"]
         assert items[0]["key"] == "fast-again-9"
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
-        assert 'mysql_queries_total{operation="insert",result="timeout"} 1.0' in metrics
+        assert 'mysql_operations_total{operation="insert",result="timeout"} 1.0' in metrics
 
 
 async def test_a_server_restart_is_survived(my_env, private_server: PrivateMariadb) -> None:
