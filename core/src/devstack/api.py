@@ -50,7 +50,6 @@ from devstack.foundation.masking import MASK, mask_text, masked, masked_all, sen
 from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
 from devstack.kit.opener import BackgroundOpener
 from devstack.kit.operation_metrics import OperationMetrics
-from devstack.kit.pool_metrics import PoolCallMetrics
 from devstack.plugin_system.contributions import HealthBody, HealthCheck, Probe, TlsMaterial, health_body
 from devstack.plugin_system.host import Host
 
@@ -78,7 +77,6 @@ __all__ = [
     "OperationMetrics",
     "OwnedCache",
     "Page",
-    "PoolCallMetrics",
     "PayloadTooLarge",
     "Probe",
     "Record",

@@ -199,7 +199,7 @@ async def test_metrics_count_operations_by_result(mongo_env: dict[str, str | Non
         assert (await client.get(f"{BASE}/query")).status_code == 200
         text = await (await client.get("/metrics")).get_data(as_text=True)
     for operation in ("insert", "list", "list_collections", "health"):
-        assert f'mongodb_operations_total{{operation="{operation}",result="success"}}' in text
+        assert f'mongodb_operations_total{{operation="{operation}",result="ok"}}' in text
         assert f'mongodb_operation_duration_seconds_count{{operation="{operation}"}}' in text
 
 

@@ -9,31 +9,14 @@ some), and it comes back exactly as it was sent (key order, integers beyond 64 b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 
+from devstack.api import Record, stored_json
 
-class UnstorableValue(ValueError):
-    """The value has no exact JSON text (NaN, infinite numbers, nesting too deep)."""
-
-
-@dataclass(frozen=True)
-class Record:
-    id: str
-    key: str
-    value: Any
-    created_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "key": self.key,
-            "value": self.value,
-            "created_at": self.created_at.isoformat(timespec="milliseconds"),
-        }
+Document = dict[str, Any]
 
 
 def now() -> datetime:
@@ -42,30 +25,27 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def encode_value(value: Any) -> str:
-    try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    except (ValueError, RecursionError):
-        raise UnstorableValue("value has no exact JSON text") from None
+def as_record(record_id: object, key: str, value: Any, created_at: datetime) -> Record:
+    return {
+        "id": str(record_id),
+        "key": key,
+        "value": value,
+        "created_at": created_at.isoformat(timespec="milliseconds"),
+    }
 
 
-# A page stops before the record that would take its values past this many bytes of
-# stored JSON text (the first record is always answered).
-PAGE_VALUE_BYTES = 1 << 20
-
-
-def stored_bytes(document: dict[str, Any]) -> int:
+def stored_bytes(document: Document) -> int:
     """The bytes of a document's value as stored (its JSON text in UTF-8)."""
     raw = document.get("value_json")
     return len(raw.encode()) if isinstance(raw, str) else 0
 
 
-def new_document(key: str, value: Any, created_at: datetime) -> dict[str, Any]:
+def new_document(key: str, value: Any, created_at: datetime) -> Document:
     """The document inserted for a record (``_id`` is assigned by the driver)."""
-    return {"key": key, "value_json": encode_value(value), "created_at": created_at}
+    return {"key": key, "value_json": stored_json(value), "created_at": created_at}
 
 
-def from_document(document: dict[str, Any]) -> Record | None:
+def from_document(document: Document) -> Record | None:
     """The record a stored document holds, or None for a document of another shape."""
     oid, key, raw, created_at = (document.get(f) for f in ("_id", "key", "value_json", "created_at"))
     if not (isinstance(oid, ObjectId) and isinstance(key, str) and isinstance(raw, str)):
@@ -78,4 +58,4 @@ def from_document(document: dict[str, Any]) -> Record | None:
         return None
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=UTC)
-    return Record(id=str(oid), key=key, value=value, created_at=created_at)
+    return as_record(oid, key, value, created_at)
