@@ -20,12 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mongodb_support import REQUIRED_ENV, PrivateSecantus
 
-
-def require_env(*names: str) -> dict[str, str]:
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not set: run scripts/services.sh up and source .run/devstack.env")
-    return {name: os.environ[name] for name in names}
+from devstack.testkit import require_env
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,11 @@ import os
 import uuid
 from typing import Any
 
-from mongodb_support import VaultKvProvider, collection_exists, eventually, free_port, wait_healthy
+from mongodb_support import collection_exists, eventually
 from pymongo import MongoClient
 
 from devstack.testing import running_app
+from devstack.testkit import VaultSecrets, free_port, wait_health
 
 BASE = "/examples/database/mongodb"
 WRONG = "definitely-not-the-password"
@@ -49,17 +50,17 @@ async def test_credentials_come_from_vault(
     shared_mongo: MongoClient[dict[str, Any]],
 ) -> None:
     """Settings carry a wrong password and a wrong database; only Vault's values work."""
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"])
+    provider = VaultSecrets(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"])
     env = {**mongo_env, "MONGODB_PASSWORD": WRONG, "MONGODB_DATABASE": "not_the_vault_database"}
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         response = await client.post(BASE, json={"key": "from-vault", "value": {"ok": True}})
         assert response.status_code == 201
         for _ in range(10):
             assert (await client.get(BASE)).status_code == 200
             assert (await client.get(f"{BASE}/query")).status_code == 200
         # one read at startup, none per request
-        assert provider.reads == ["mongodb"]
+        assert provider.asked == ["mongodb"]
     # the record went to the database named in Vault (secret/mongodb), not the settings' one
     vault_database = os.environ["MONGODB_DATABASE"]
     assert collection_exists(shared_mongo, vault_database, collection_name)
@@ -75,12 +76,12 @@ async def test_settings_are_used_when_the_provider_answers_none(
     shared_mongo: MongoClient[dict[str, Any]],
 ) -> None:
     """A provider with nothing at its path answers None: the settings' credentials work."""
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"], prefix=f"absent-{uuid.uuid4().hex}/")
+    provider = VaultSecrets(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"], prefix=f"absent-{uuid.uuid4().hex}/")
     async with running_app(env=mongo_env, plugins={"vault-test": provider}) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         response = await client.post(BASE, json={"key": "from-settings", "value": 1})
         assert response.status_code == 201
-        assert provider.reads == ["mongodb"]
+        assert provider.asked == ["mongodb"]
     database = os.environ["MONGODB_DATABASE"]
     await eventually(lambda: collection_exists(shared_mongo, database, collection_name))
     assert shared_mongo[database][collection_name].find_one({"key": "from-settings"}) is not None
@@ -90,7 +91,7 @@ async def test_provider_none_and_wrong_settings_fail(
     mongo_env: dict[str, str | None], vault_env: dict[str, str]
 ) -> None:
     """With no answer from the provider the settings really are what is used."""
-    provider = VaultKvProvider(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"], prefix=f"absent-{uuid.uuid4().hex}/")
+    provider = VaultSecrets(vault_env["VAULT_ADDR"], vault_env["VAULT_TOKEN"], prefix=f"absent-{uuid.uuid4().hex}/")
     async with running_app(env={**mongo_env, "MONGODB_PASSWORD": WRONG}, plugins={"vault-test": provider}) as (
         _app,
         client,
@@ -100,7 +101,7 @@ async def test_provider_none_and_wrong_settings_fail(
 
 async def test_vault_down_at_startup_leaves_the_api_serving(mongo_env: dict[str, str | None]) -> None:
     """The provider raises ServiceUnavailable: startup still succeeds, the plugin waits."""
-    provider = VaultKvProvider(f"http://127.0.0.1:{free_port()}", "root")
+    provider = VaultSecrets(f"http://127.0.0.1:{free_port()}", "root")
     async with running_app(env=mongo_env, plugins={"vault-test": provider}) as (_app, client):
         assert (await client.get("/health/")).status_code == 200
         body = await (await client.get("/health/mongodb")).get_json()
@@ -110,4 +111,4 @@ async def test_vault_down_at_startup_leaves_the_api_serving(mongo_env: dict[str,
         envelope = await response.get_json()
         assert envelope["details"]["service"] == "mongodb"
         assert envelope["message"] == "MongoDB is not ready yet"
-        assert provider.reads  # it was asked, and is asked again in the background
+        assert provider.asked  # it was asked, and is asked again in the background

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from mongodb_support import PrivateSecantus, assert_documented, eventually, free_port, wait_healthy
+from mongodb_support import PrivateSecantus, eventually
 
 from devstack.testing import running_app
+from devstack.testkit import Contract, free_port, wait_health
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -42,7 +43,7 @@ async def assert_503(
     assert body["error"] == "ServiceUnavailableError"
     assert body["details"]["service"] == "mongodb"
     assert elapsed < within, f"{method} {path} took {elapsed:.2f}s"
-    await assert_documented(client, method, path, 503, body)
+    (await Contract.of(client)).check(method, path, 503, body)
     return body
 
 
@@ -108,7 +109,7 @@ async def test_server_down_at_startup_is_picked_up_when_it_comes(tmp_path: Path)
             await assert_503(client, "GET", BASE, within=5.0)
 
             await asyncio.to_thread(server.start)
-            await wait_healthy(client)
+            await wait_health(client, "mongodb", timeout=20.0)
             # the background set-up created the collection and its index meanwhile
             await eventually(lambda: "devstack_records" in server.collection_names())
             response = await client.post(BASE, json={"key": "late", "value": "server"})
@@ -119,7 +120,7 @@ async def test_server_down_at_startup_is_picked_up_when_it_comes(tmp_path: Path)
 
 async def test_restarted_server_is_recovered_without_restarting_devstack(private_secantus: PrivateSecantus) -> None:
     async with running_app(env=private_secantus.env()) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         before = await client.post(BASE, json={"key": "before", "value": [1, 2]})
         assert before.status_code == 201
         first_id = (await before.get_json())["id"]
@@ -131,7 +132,7 @@ async def test_restarted_server_is_recovered_without_restarting_devstack(private
         await assert_503(client, "GET", BASE, within=5.0)
 
         await asyncio.to_thread(private_secantus.start)  # same port, same storage
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         listed = await client.get(BASE)
         assert listed.status_code == 200
         survived = [item["id"] for item in (await listed.get_json())["items"]]
@@ -151,7 +152,7 @@ async def test_one_bounded_pool_opened_at_startup_and_closed_at_shutdown(private
     baseline = (await asyncio.to_thread(private_secantus.connections))["current"]
     env = {**private_secantus.env(), "MONGODB_MIN_POOL_SIZE": "2", "MONGODB_MAX_POOL_SIZE": "4"}
     async with running_app(env=env) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         # the pool keeps its minimum open (plus the driver's monitoring connections)
         await eventually(lambda: private_secantus.connections()["current"] >= baseline + 2)
         created = (await asyncio.to_thread(private_secantus.connections))["totalCreated"]

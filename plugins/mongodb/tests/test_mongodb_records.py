@@ -8,10 +8,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mongodb_support import assert_documented, collection_exists, eventually, wait_healthy
+from mongodb_support import collection_exists, eventually
 from pymongo import MongoClient
 
 from devstack.testing import running_app
+from devstack.testkit import Contract, wait_health
 
 BASE = "/examples/database/mongodb"
 RECORD_KEYS = {"id", "key", "value", "created_at"}
@@ -19,10 +20,10 @@ RECORD_KEYS = {"id", "key", "value", "created_at"}
 
 async def test_health_reports_the_server_version(mongo_env: dict[str, str | None]) -> None:
     async with running_app(env=mongo_env) as (_app, client):
-        body = await wait_healthy(client)
+        body = await wait_health(client, "mongodb", timeout=20.0)
         assert set(body) == {"status", "version"}
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?.*", body["version"])
-        await assert_documented(client, "GET", "/health/mongodb", 200, body)
+        (await Contract.of(client)).check("GET", "/health/mongodb", 200, body)
 
 
 async def test_query_lists_the_collections(
@@ -30,7 +31,7 @@ async def test_query_lists_the_collections(
 ) -> None:
     database = os.environ["MONGODB_DATABASE"]
     async with running_app(env=mongo_env) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         await eventually(lambda: collection_exists(shared_mongo, database, collection_name))
         before = set(shared_mongo[database].list_collection_names())
         response = await client.get(f"{BASE}/query")
@@ -44,7 +45,7 @@ async def test_query_lists_the_collections(
         # other tests may create or drop collections meanwhile
         assert before & after <= set(body["collections"]) <= before | after
         assert body["count"] == len(body["collections"])
-        await assert_documented(client, "GET", f"{BASE}/query", 200, body)
+        (await Contract.of(client)).check("GET", f"{BASE}/query", 200, body)
 
 
 async def test_startup_creates_the_collection_with_its_created_at_index(
@@ -91,7 +92,7 @@ async def test_post_stores_a_record_and_answers_201(
         assert body["value"] == value
         created = datetime.fromisoformat(body["created_at"])
         assert before <= created <= datetime.now(UTC) + timedelta(seconds=1)
-        await assert_documented(client, "POST", BASE, 201, body)
+        (await Contract.of(client)).check("POST", BASE, 201, body)
 
     from bson import ObjectId
 
@@ -178,7 +179,7 @@ async def test_list_is_newest_first_with_limit_and_offset(mongo_env: dict[str, s
         assert body["items"][0]["value"] == 24
         stamps = [datetime.fromisoformat(item["created_at"]) for item in body["items"]]
         assert stamps == sorted(stamps, reverse=True)
-        await assert_documented(client, "GET", BASE, 200, body)
+        (await Contract.of(client)).check("GET", BASE, 200, body)
 
         page = await (await client.get(f"{BASE}?limit=10&offset=20")).get_json()
         assert [item["id"] for item in page["items"]] == newest_first[20:]
@@ -193,7 +194,7 @@ async def test_list_is_newest_first_with_limit_and_offset(mongo_env: dict[str, s
 
 async def test_metrics_count_operations_by_result(mongo_env: dict[str, str | None]) -> None:
     async with running_app(env=mongo_env) as (_app, client):
-        await wait_healthy(client)
+        await wait_health(client, "mongodb", timeout=20.0)
         assert (await client.post(BASE, json={"key": "m", "value": 1})).status_code == 201
         assert (await client.get(BASE)).status_code == 200
         assert (await client.get(f"{BASE}/query")).status_code == 200

@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 import pytest
-from mongodb_support import assert_documented
 
 from devstack.testing import running_app
+from devstack.testkit import Contract
 
 BASE = "/examples/database/mongodb"
 
@@ -42,7 +42,7 @@ async def test_invalid_bodies_answer_422(mongo_env: dict[str, str | None], body:
         assert envelope["error"] == "ValidationError"
         errors = envelope["details"]["validation_errors"]
         assert any(error["loc"] == loc for error in errors), errors
-        await assert_documented(client, "POST", BASE, 422, envelope)
+        (await Contract.of(client)).check("POST", BASE, 422, envelope)
         listed = await (await client.get(BASE)).get_json()
         assert listed["count"] == 0
 
@@ -70,7 +70,7 @@ async def test_body_that_is_not_json_answers_415(mongo_env: dict[str, str | None
         assert response.status_code == 415
         envelope = await response.get_json()
         assert envelope["error"] == "UnsupportedMediaTypeError"
-        await assert_documented(client, "POST", BASE, 415, envelope)
+        (await Contract.of(client)).check("POST", BASE, 415, envelope)
 
 
 def body_of_size(size: int) -> bytes:
@@ -88,7 +88,7 @@ async def test_body_over_64_kib_answers_413_and_the_limit_itself_is_accepted(mon
         assert too_big.status_code == 413
         envelope = await too_big.get_json()
         assert envelope["error"] == "PayloadTooLargeError"
-        await assert_documented(client, "POST", BASE, 413, envelope)
+        (await Contract.of(client)).check("POST", BASE, 413, envelope)
         assert (await (await client.get(BASE)).get_json())["count"] == 0
 
         at_limit = await client.post(BASE, data=body_of_size(65536), headers={"Content-Type": "application/json"})
@@ -114,4 +114,4 @@ async def test_invalid_list_parameters_answer_422(mongo_env: dict[str, str | Non
         assert response.status_code == 422
         envelope = await response.get_json()
         assert envelope["details"]["validation_errors"][0]["loc"] == ["query", field]
-        await assert_documented(client, "GET", BASE, 422, envelope)
+        (await Contract.of(client)).check("GET", BASE, 422, envelope)

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import aiomysql
 import pytest
 
-from .my_support import require_env, root, sql
+from devstack.testkit import require_env
+
+from .my_support import root, sql
 
 APP_HOSTS = ("127.0.0.1", "localhost")
 

@@ -9,25 +9,11 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import aiomysql
-import hvac
-import hvac.exceptions
-import requests
-from jsonschema import Draft202012Validator
-from quart.testing import QuartClient
 
-from devstack import hookimpl
-from devstack.api import ServiceUnavailable
-
-
-def require_env(name: str) -> str:
-    """A connection setting from .run/devstack.env; its absence fails the test (never a skip)."""
-    value = os.environ.get(name)
-    assert value, f"{name} is not set: run scripts/services.sh up and source .run/devstack.env"
-    return value
+from devstack.testkit import require_env
 
 
 async def root(host: str | None = None, port: int | None = None, database: str | None = None) -> aiomysql.Connection:
@@ -66,79 +52,6 @@ async def wait_sessions(admin: aiomysql.Connection, user: str, database: str, co
         if len(found) == count or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.05)
-
-
-async def wait_health(client: QuartClient, status: str = "healthy", timeout: float = 15.0) -> dict[str, Any]:
-    """Poll GET /health/mysql until it reports ``status`` (the pool opens in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = await client.get("/health/mysql")
-        assert response.status_code == 200
-        body: dict[str, Any] = await response.get_json()
-        if body["status"] == status or time.monotonic() > deadline:
-            assert body["status"] == status, body
-            return body
-        await asyncio.sleep(0.1)
-
-
-class Contract:
-    """Checks answers against the application's own /openapi.json."""
-
-    def __init__(self, document: Mapping[str, Any]) -> None:
-        self.document = document
-
-    @classmethod
-    async def of(cls, client: QuartClient) -> Contract:
-        response = await client.get("/openapi.json")
-        return cls(await response.get_json())
-
-    def check(self, method: str, path: str, status: int, body: Any) -> None:
-        responses = self.document["paths"][path][method.lower()]["responses"]
-        assert str(status) in responses, f"{method} {path} does not document {status}"
-        answer = responses[str(status)]
-        if "$ref" in answer:
-            answer = self.document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
-        schema = answer["content"]["application/json"]["schema"]
-        errors = [
-            e.message
-            for e in Draft202012Validator({**schema, "components": self.document["components"]}).iter_errors(body)
-        ]
-        assert not errors, f"{method} {path} {status}: {errors}"
-
-
-class VaultSecrets:
-    """A real secrets provider for tests: reads OpenBao/Vault KV v2 with hvac, in a thread.
-
-    The plugin under test gets its credentials only through core's ``devstack_secrets``
-    hook, exactly as it would from the vault plugin. ``prefix`` points it at a path where
-    Vault has nothing (it then answers None).
-    """
-
-    def __init__(self, addr: str, token: str, prefix: str = "") -> None:
-        self.addr = addr
-        self.token = token
-        self.prefix = prefix
-        self.asked: list[str] = []
-        self.answers: list[dict[str, str] | None] = []
-
-    @hookimpl
-    async def devstack_secrets(self, service: str, host: object) -> Mapping[str, str] | None:
-        self.asked.append(service)
-        answer = await asyncio.to_thread(self.read, self.prefix + service)
-        self.answers.append(answer)
-        return answer
-
-    def read(self, path: str) -> dict[str, str] | None:
-        client = hvac.Client(url=self.addr, token=self.token, timeout=3)
-        try:
-            found = client.secrets.kv.v2.read_secret_version(
-                path=path, mount_point="secret", raise_on_deleted_version=True
-            )
-        except hvac.exceptions.InvalidPath:
-            return None
-        except (requests.RequestException, hvac.exceptions.VaultDown):
-            raise ServiceUnavailable("vault") from None
-        return {str(k): str(v) for k, v in found["data"]["data"].items()}
 
 
 class PrivateMariadb:

@@ -11,8 +11,9 @@ import secrets
 import uuid
 
 from devstack.testing import free_port, running_app
+from devstack.testkit import VaultSecrets, require_env, wait_health
 
-from .my_support import VaultSecrets, require_env, sql, wait_health, wait_sessions
+from .my_support import sql, wait_sessions
 
 BASE = "/examples/database/mysql"
 APP_HOSTS = ("127.0.0.1", "localhost")
@@ -27,7 +28,7 @@ async def test_credentials_are_read_from_vault(my_env) -> None:
         "MYSQL_DATABASE": "devstack_no_such_database",
     }
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         response = await client.get(f"{BASE}/query")
         assert response.status_code == 200
         response = await client.post(BASE, json={"key": "from-vault", "value": {"ok": True}})
@@ -40,7 +41,7 @@ async def test_credentials_are_read_from_vault(my_env) -> None:
 async def test_wrong_settings_without_vault_never_connect(my_env) -> None:
     env = {**my_env, "MYSQL_PASSWORD": "not-the-password", "MYSQL_TIMEOUT": "1"}
     async with running_app(env=env) as (_app, client):
-        await wait_health(client, status="unhealthy", timeout=2)
+        await wait_health(client, "mysql", status="unhealthy", timeout=2)
         response = await client.get(f"{BASE}/query")
         assert response.status_code == 503
 
@@ -55,7 +56,7 @@ async def test_settings_are_used_when_vault_has_nothing(my_env, admin, test_data
     try:
         env = {**my_env, "MYSQL_USER": user, "MYSQL_PASSWORD": password}
         async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "mysql")
             response = await client.post(BASE, json={"key": "from-settings", "value": [1]})
             assert response.status_code == 201
             assert len(await wait_sessions(admin, user, test_database, 5)) == 5

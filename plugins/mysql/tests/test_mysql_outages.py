@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from devstack.testing import ServerProcess, free_port, running_app
+from devstack.testkit import Contract, wait_health
 
-from .my_support import Contract, PrivateMariadb, root, sessions, sql, wait_health
+from .my_support import PrivateMariadb, root, sessions, sql
 
 BASE = "/examples/database/mysql"
 UNHEALTHY = {"status": "unhealthy", "error": "MySQL connection failed"}
@@ -83,7 +84,7 @@ async def start_private(server: PrivateMariadb) -> None:
 async def test_killed_connections_are_replaced_without_a_restart(my_env, admin, test_database) -> None:
     user = my_env["MYSQL_USER"]
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         before = await kill_all(admin, user, test_database)
         assert len(before) == 5
         for _ in range(250):
@@ -105,7 +106,7 @@ async def test_killed_connections_are_replaced_without_a_restart(my_env, admin, 
 async def test_connections_killed_under_load_give_503_or_200_never_500(my_env, admin, test_database) -> None:
     # the failures may open the circuit breaker: a short reset lets the test see the recovery
     async with running_app(env=my_env, breaker_reset_timeout=1.0) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
 
         async def killer() -> None:
             for _ in range(5):
@@ -151,7 +152,7 @@ async def test_unreachable_server_answers_503_within_the_timeout(my_env) -> None
 async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers(my_env, test_database) -> None:
     env = {**my_env, "MYSQL_TIMEOUT": "1"}
     async with running_app(env=env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         locker = await root(database=test_database)
         try:
             await sql(locker, "LOCK TABLES devstack_records WRITE")
@@ -179,7 +180,7 @@ async def test_a_server_restart_is_survived(my_env, private_server: PrivateMaria
     await start_private(private_server)
     try:
         async with running_app(env=private_env(my_env, private_server)) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "mysql")
             response = await client.post(BASE, json={"key": "before-restart", "value": 1})
             assert response.status_code == 201
 
@@ -188,7 +189,7 @@ async def test_a_server_restart_is_survived(my_env, private_server: PrivateMaria
             assert await (await client.get("/health/mysql")).get_json() == UNHEALTHY
 
             await start_private(private_server)
-            await wait_health(client)
+            await wait_health(client, "mysql")
             assert (await client.get(f"{BASE}/query")).status_code == 200
             response = await client.post(BASE, json={"key": "after-restart", "value": 2})
             assert response.status_code == 201
@@ -205,7 +206,7 @@ async def test_a_server_down_at_startup_is_connected_once_it_comes_up(my_env, pr
         await asyncio.sleep(1.5)
         await start_private(private_server)
         try:
-            await wait_health(client, timeout=10)
+            await wait_health(client, "mysql", timeout=10)
             assert (await client.get(f"{BASE}/query")).status_code == 200
         finally:
             await asyncio.to_thread(private_server.stop)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from devstack.testing import running_app
+from devstack.testkit import wait_health
 
-from .my_support import sessions, wait_health, wait_sessions
+from .my_support import sessions, wait_sessions
 
 BASE = "/examples/database/mysql"
 
@@ -14,7 +15,7 @@ BASE = "/examples/database/mysql"
 async def test_pool_opens_min_size_connections_and_requests_reuse_them(my_env, admin, test_database) -> None:
     user = my_env["MYSQL_USER"]
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         opened = await wait_sessions(admin, user, test_database, 5)
         assert len(opened) == 5
 
@@ -37,7 +38,7 @@ async def test_pool_opens_min_size_connections_and_requests_reuse_them(my_env, a
 async def test_pool_bounds_come_from_the_settings(my_env, admin, test_database) -> None:
     env = {**my_env, "MYSQL_POOL_MIN_SIZE": "2", "MYSQL_POOL_MAX_SIZE": "3"}
     async with running_app(env=env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         assert len(await wait_sessions(admin, my_env["MYSQL_USER"], test_database, 2)) == 2
         responses = await asyncio.gather(*(client.get(f"{BASE}/query") for _ in range(25)))
         assert {r.status_code for r in responses} == {200}
@@ -46,7 +47,7 @@ async def test_pool_bounds_come_from_the_settings(my_env, admin, test_database) 
 
 async def test_shutdown_closes_the_pool(my_env, admin, test_database) -> None:
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         assert len(await wait_sessions(admin, my_env["MYSQL_USER"], test_database, 5)) == 5
     assert await wait_sessions(admin, my_env["MYSQL_USER"], test_database, 0) == []
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import aiomysql
 
 from devstack.testing import running_app
+from devstack.testkit import Contract, wait_health
 
-from .my_support import Contract, root, sql, wait_health
+from .my_support import root, sql
 
 BASE = "/examples/database/mysql"
 
@@ -26,7 +27,7 @@ async def count_rows(admin: aiomysql.Connection) -> int:
 
 async def test_query_returns_the_reference_keys_and_the_server_time(my_env, admin) -> None:
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         response = await client.get(f"{BASE}/query")
         body = await response.get_json()
         assert response.status_code == 200
@@ -42,7 +43,7 @@ async def test_insert_stores_a_row_and_answers_201(my_env, admin) -> None:
     key = unique_key("insert")
     value = {"name": "ada", "tags": ["x", "y"], "n": 3, "ok": True, "none": None, "nested": {"pi": 3.5}}
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         response = await client.post(BASE, json={"key": key, "value": value})
         body = await response.get_json()
         assert response.status_code == 201, body
@@ -76,7 +77,7 @@ async def test_any_json_value_is_stored(my_env) -> None:
         {"a": {"b": {"c": None}}},
     ]
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         for value in values:
             response = await client.post(BASE, json={"key": unique_key("any"), "value": value})
             body = await response.get_json()
@@ -88,7 +89,7 @@ async def test_any_json_value_is_stored(my_env) -> None:
 
 async def test_list_is_newest_first_with_limit_offset_and_total_count(my_env, admin) -> None:
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         keys = [unique_key("list") for _ in range(3)]
         ids = []
         for key in keys:
@@ -135,7 +136,7 @@ async def test_table_is_created_at_startup_when_missing(my_env) -> None:
         for host in ("127.0.0.1", "localhost"):
             await sql(admin, f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@%s", (my_env["MYSQL_USER"], host))
         async with running_app(env={**my_env, "MYSQL_DATABASE": name}) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "mysql")
             assert (await (await client.get(BASE)).get_json())["count"] == 0
             columns = await sql(
                 admin,
@@ -175,7 +176,7 @@ async def test_invalid_bodies_answer_422_and_store_nothing(my_env, admin) -> Non
         (["k", 1], ["body"]),
     ]
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         contract = await Contract.of(client)
         for payload, loc in bad_bodies:
             response = await client.post(BASE, json=payload)
@@ -209,7 +210,7 @@ async def test_values_the_json_column_cannot_hold_answer_422_not_503(my_env, adm
         '{"key": "deepobj", "value": ' + '{"a":' * 32 + "1" + "}" * 32 + "}",
     ]
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         for raw in raw_bodies:
             response = await client.post(BASE, data=raw, headers={"Content-Type": "application/json"})
             body = await response.get_json()
@@ -227,7 +228,7 @@ async def test_values_the_json_column_cannot_hold_answer_422_not_503(my_env, adm
 async def test_body_over_64_kib_answers_413(my_env, admin) -> None:
     before = await count_rows(admin)
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         envelope = '{"key": "big", "value": ""}'
         fits = '{"key": "big", "value": "' + "a" * (65536 - len(envelope)) + '"}'
         assert len(fits) == 65536
@@ -244,7 +245,7 @@ async def test_body_over_64_kib_answers_413(my_env, admin) -> None:
 
 async def test_invalid_list_parameters_answer_422(my_env) -> None:
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         contract = await Contract.of(client)
         for query, name in [
             ("limit=0", "limit"),
@@ -265,7 +266,7 @@ async def test_invalid_list_parameters_answer_422(my_env) -> None:
 
 async def test_health_reports_version_and_matches_contract(my_env, admin) -> None:
     async with running_app(env=my_env) as (_app, client):
-        body = await wait_health(client)
+        body = await wait_health(client, "mysql")
         assert set(body) == {"status", "version"}
         assert body["version"] == (await sql(admin, "SELECT VERSION()"))[0][0]
         (await Contract.of(client)).check("GET", "/health/mysql", 200, body)
@@ -275,7 +276,7 @@ async def test_health_reports_version_and_matches_contract(my_env, admin) -> Non
 
 async def test_hooks_register_root_info_contract_and_metrics(my_env) -> None:
     async with running_app(env=my_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         root_doc = await (await client.get("/")).get_json()
         assert root_doc["examples"]["databases"] == "/examples/database"
         assert "mysql" in root_doc["security"]["circuit_breakers"]["services"]
@@ -306,7 +307,7 @@ async def test_hooks_register_root_info_contract_and_metrics(my_env) -> None:
 
 async def test_count_includes_rows_written_elsewhere_once_the_cached_total_expires(my_env, admin) -> None:
     async with running_app(env={**my_env, "MYSQL_COUNT_CACHE_SECONDS": "0.3"}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         first = (await (await client.get(BASE)).get_json())["count"]
         response = await client.post(BASE, json={"key": unique_key("own"), "value": 1})
         assert response.status_code == 201
@@ -319,7 +320,7 @@ async def test_count_includes_rows_written_elsewhere_once_the_cached_total_expir
 
 async def test_count_is_exact_on_every_request_when_the_cache_is_off(my_env, admin) -> None:
     async with running_app(env={**my_env, "MYSQL_COUNT_CACHE_SECONDS": "0"}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "mysql")
         await client.get(BASE)
         await sql(admin, "INSERT INTO devstack_records (`key`, value) VALUES ('elsewhere', 'null')")
         body = await (await client.get(BASE)).get_json()

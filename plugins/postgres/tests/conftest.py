@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from .pg_support import require_env, superuser
+from devstack.testkit import require_env
+
+from .pg_support import superuser
 
 
 async def create_database(name: str, owner: str) -> None:

@@ -13,8 +13,9 @@ import uuid
 import hvac
 
 from devstack.testing import free_port, running_app
+from devstack.testkit import VaultSecrets, require_env, wait_health
 
-from .pg_support import VaultSecrets, backends, require_env, wait_health
+from .pg_support import backends
 
 BASE = "/examples/database/postgres"
 
@@ -35,7 +36,7 @@ async def test_credentials_are_read_from_vault(pg_env, admin, app_name) -> None:
         "POSTGRES_DB": "devstack_no_such_database",
     }
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         response = await client.get(f"{BASE}/query")
         assert response.status_code == 200
         found = await backends(admin, app_name)
@@ -54,7 +55,7 @@ async def test_settings_are_used_when_vault_has_nothing(pg_env, admin, app_name)
     try:
         env = {**pg_env, "POSTGRES_USER": role, "POSTGRES_PASSWORD": "", "POSTGRES_DB": database}
         async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "postgres")
             response = await client.post(BASE, json={"key": "from-settings", "value": [1]})
             assert response.status_code == 201
             assert {(row["usename"], row["datname"]) for row in await backends(admin, app_name)} == {(role, database)}

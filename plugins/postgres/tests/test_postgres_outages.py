@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from devstack.testing import ServerProcess, free_port, running_app
+from devstack.testkit import Contract, wait_health
 
-from .pg_support import Contract, PrivatePostgres, backends, wait_health
+from .pg_support import PrivatePostgres, backends
 
 BASE = "/examples/database/postgres"
 UNHEALTHY = {"status": "unhealthy", "error": "PostgreSQL connection failed"}
@@ -66,7 +67,7 @@ def private_env(pg_env: dict, server: PrivatePostgres) -> dict:
 
 async def test_killed_connections_are_replaced_without_a_restart(pg_env, admin, app_name) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         before = {row["pid"] for row in await backends(admin, app_name)}
         assert len(before) == 5
         killed = await admin.fetchval(
@@ -87,7 +88,7 @@ async def test_killed_connections_are_replaced_without_a_restart(pg_env, admin, 
             assert response.status_code == 200, await response.get_json()
         response = await client.post(BASE, json={"key": "after-kill", "value": True})
         assert response.status_code == 201
-        assert (await wait_health(client))["status"] == "healthy"
+        assert (await wait_health(client, "postgres"))["status"] == "healthy"
         after = {row["pid"] for row in await backends(admin, app_name)}
         assert after and not after & before
 
@@ -95,7 +96,7 @@ async def test_killed_connections_are_replaced_without_a_restart(pg_env, admin, 
 async def test_connections_killed_under_load_give_503_or_200_never_500(pg_env, admin, app_name) -> None:
     # the failures open the circuit breaker: a short reset lets the test see the recovery
     async with running_app(env=pg_env, breaker_reset_timeout=1.0) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
 
         async def killer() -> None:
             for _ in range(5):
@@ -142,7 +143,7 @@ async def test_unreachable_server_answers_503_within_the_timeout(pg_env) -> None
 async def test_a_query_slower_than_the_timeout_answers_503_and_the_pool_recovers(pg_env, admin) -> None:
     env = {**pg_env, "POSTGRES_TIMEOUT": "1"}
     async with running_app(env=env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         locker = admin
         transaction = locker.transaction()
         await transaction.start()
@@ -166,7 +167,7 @@ async def test_a_server_restart_is_survived(pg_env, private_server: PrivatePostg
     private_server.start()
     try:
         async with running_app(env=private_env(pg_env, private_server)) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "postgres")
             response = await client.post(BASE, json={"key": "before-restart", "value": 1})
             assert response.status_code == 201
 
@@ -175,7 +176,7 @@ async def test_a_server_restart_is_survived(pg_env, private_server: PrivatePostg
             assert await (await client.get("/health/postgres")).get_json() == UNHEALTHY
 
             private_server.start()
-            await wait_health(client)
+            await wait_health(client, "postgres")
             response = await client.get(f"{BASE}/query")
             assert response.status_code == 200
             response = await client.post(BASE, json={"key": "after-restart", "value": 2})
@@ -193,7 +194,7 @@ async def test_a_server_down_at_startup_is_connected_once_it_comes_up(pg_env, pr
         await asyncio.sleep(1.5)
         private_server.start()
         try:
-            await wait_health(client, timeout=10)
+            await wait_health(client, "postgres", timeout=10)
             response = await client.get(f"{BASE}/query")
             assert response.status_code == 200
         finally:

@@ -7,8 +7,9 @@ import asyncio
 import asyncpg
 
 from devstack.testing import running_app
+from devstack.testkit import wait_health
 
-from .pg_support import backends, wait_health
+from .pg_support import backends
 
 BASE = "/examples/database/postgres"
 
@@ -24,7 +25,7 @@ async def wait_backends(admin: asyncpg.Connection, app_name: str, count: int, ti
 
 async def test_pool_opens_min_size_connections_and_requests_reuse_them(pg_env, admin, app_name) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         opened = await wait_backends(admin, app_name, 5)
         assert len(opened) == 5
         assert {row["usename"] for row in opened} == {pg_env["POSTGRES_USER"]}
@@ -49,7 +50,7 @@ async def test_pool_opens_min_size_connections_and_requests_reuse_them(pg_env, a
 async def test_pool_bounds_come_from_the_settings(pg_env, admin, app_name) -> None:
     env = {**pg_env, "POSTGRES_POOL_MIN_SIZE": "2", "POSTGRES_POOL_MAX_SIZE": "3"}
     async with running_app(env=env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         assert len(await wait_backends(admin, app_name, 2)) == 2
         responses = await asyncio.gather(*(client.get(f"{BASE}/query") for _ in range(25)))
         assert {r.status_code for r in responses} == {200}
@@ -58,7 +59,7 @@ async def test_pool_bounds_come_from_the_settings(pg_env, admin, app_name) -> No
 
 async def test_shutdown_closes_the_pool(pg_env, admin, app_name) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         assert len(await wait_backends(admin, app_name, 5)) == 5
     assert await wait_backends(admin, app_name, 0) == []
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from devstack.testing import running_app
+from devstack.testkit import Contract, wait_health
 
-from .pg_support import Contract, superuser, wait_health
+from .pg_support import superuser
 
 BASE = "/examples/database/postgres"
 
@@ -22,7 +23,7 @@ def unique_key(prefix: str = "k") -> str:
 
 async def test_query_returns_the_reference_keys_and_the_server_time(pg_env, admin: asyncpg.Connection) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         response = await client.get(f"{BASE}/query")
         body = await response.get_json()
         assert response.status_code == 200
@@ -39,7 +40,7 @@ async def test_insert_stores_a_row_and_answers_201(pg_env, admin: asyncpg.Connec
     key = unique_key("insert")
     value = {"name": "ada", "tags": ["x", "y"], "n": 3, "ok": True, "none": None, "nested": {"pi": 3.5}}
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         response = await client.post(BASE, json={"key": key, "value": value})
         body = await response.get_json()
         assert response.status_code == 201, body
@@ -64,7 +65,7 @@ async def test_insert_stores_a_row_and_answers_201(pg_env, admin: asyncpg.Connec
 async def test_any_json_value_is_stored(pg_env) -> None:
     values = [None, 0, -12.5, 10**30, "text with ünïcode ✓", True, [], {}, [1, [2, [3]]], {"a": {"b": {"c": None}}}]
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         for value in values:
             response = await client.post(BASE, json={"key": unique_key("any"), "value": value})
             body = await response.get_json()
@@ -74,7 +75,7 @@ async def test_any_json_value_is_stored(pg_env) -> None:
 
 async def test_list_is_newest_first_with_limit_offset_and_total_count(pg_env, admin: asyncpg.Connection) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         keys = [unique_key("list") for _ in range(3)]
         ids = []
         for key in keys:
@@ -123,7 +124,7 @@ async def test_table_is_created_at_startup_when_missing(pg_env, admin: asyncpg.C
     await admin.execute(f'CREATE DATABASE "{name}" OWNER "{pg_env["POSTGRES_USER"]}"')
     try:
         async with running_app(env={**pg_env, "POSTGRES_DB": name}) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "postgres")
             response = await client.get(BASE)
             assert (await response.get_json())["count"] == 0
             fresh = await asyncpg.connect(
@@ -168,7 +169,7 @@ async def test_a_jsonb_table_of_an_earlier_version_becomes_json_and_keeps_its_ro
         finally:
             await old.close()
         async with running_app(env={**pg_env, "POSTGRES_DB": name}) as (_app, client):
-            await wait_health(client)
+            await wait_health(client, "postgres")
             response = await client.post(BASE, json={"key": "new", "value": "n\u0000l"})
             assert response.status_code == 201
             page = await (await client.get(BASE)).get_json()
@@ -204,7 +205,7 @@ async def test_invalid_bodies_answer_422_and_store_nothing(pg_env, admin: asyncp
         (["k", 1], ["body"]),
     ]
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         contract = await Contract.of(client)
         for payload, loc in bad_bodies:
             response = await client.post(BASE, json=payload)
@@ -235,7 +236,7 @@ async def test_values_that_are_not_json_answer_422_and_nul_is_stored(pg_env, adm
         '{"key": "inf", "value": {"x": [1e400]}}',
     ]
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         for raw in raw_bodies:
             response = await client.post(BASE, data=raw, headers={"Content-Type": "application/json"})
             body = await response.get_json()
@@ -258,7 +259,7 @@ async def test_values_that_are_not_json_answer_422_and_nul_is_stored(pg_env, adm
 async def test_body_over_64_kib_answers_413(pg_env, admin: asyncpg.Connection) -> None:
     before = await admin.fetchval("SELECT count(*) FROM devstack_records")
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         envelope = '{"key": "big", "value": ""}'
         fits = '{"key": "big", "value": "' + "a" * (65536 - len(envelope)) + '"}'
         assert len(fits) == 65536
@@ -275,7 +276,7 @@ async def test_body_over_64_kib_answers_413(pg_env, admin: asyncpg.Connection) -
 
 async def test_invalid_list_parameters_answer_422(pg_env) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         contract = await Contract.of(client)
         for query, name in [
             ("limit=0", "limit"),
@@ -297,7 +298,7 @@ async def test_invalid_list_parameters_answer_422(pg_env) -> None:
 
 async def test_health_reports_version_and_matches_contract(pg_env, admin: asyncpg.Connection) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        body = await wait_health(client)
+        body = await wait_health(client, "postgres")
         assert set(body) == {"status", "version"}
         assert body["version"] == await admin.fetchval("SELECT version()")
         (await Contract.of(client)).check("GET", "/health/postgres", 200, body)
@@ -307,7 +308,7 @@ async def test_health_reports_version_and_matches_contract(pg_env, admin: asyncp
 
 async def test_hooks_register_root_info_contract_and_metrics(pg_env) -> None:
     async with running_app(env=pg_env) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         root = await (await client.get("/")).get_json()
         assert root["examples"]["databases"] == "/examples/database"
         assert "postgres" in root["security"]["circuit_breakers"]["services"]
@@ -338,7 +339,7 @@ async def test_hooks_register_root_info_contract_and_metrics(pg_env) -> None:
 
 async def test_count_includes_rows_written_elsewhere_once_the_cached_total_expires(pg_env, admin) -> None:
     async with running_app(env={**pg_env, "POSTGRES_COUNT_CACHE_SECONDS": "0.3"}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         first = (await (await client.get(BASE)).get_json())["count"]
         response = await client.post(BASE, json={"key": unique_key("own"), "value": 1})
         assert response.status_code == 201
@@ -353,7 +354,7 @@ async def test_count_includes_rows_written_elsewhere_once_the_cached_total_expir
 
 async def test_count_is_exact_on_every_request_when_the_cache_is_off(pg_env, admin) -> None:
     async with running_app(env={**pg_env, "POSTGRES_COUNT_CACHE_SECONDS": "0"}) as (_app, client):
-        await wait_health(client)
+        await wait_health(client, "postgres")
         await client.get(BASE)
         await admin.execute("INSERT INTO devstack_records (key, value) VALUES ('elsewhere', 'null')")
         body = await (await client.get(BASE)).get_json()
