@@ -1,4 +1,4 @@
-"""The ``devstack`` command: serve, plugins, spec, health, settings.
+"""The ``devstack`` command: serve, plugins, spec, health, settings, new-plugin, install.
 
 Exit codes: 0 done; 1 the answer is bad news (``health`` degraded, ``spec --check``
 differs, ``plugins`` with a failed plugin in strict mode, stdout closed early); 2 a
@@ -211,6 +211,18 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from devstack.scaffold import ScaffoldError, new_plugin
+
+    try:
+        root = new_plugin(args.name, Path(args.output))
+    except ScaffoldError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {root}")
+    print(f"next: cd {root} && python -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="devstack", description="Plugin-based API host for infrastructure services")
     top.add_argument("--version", action="version", version=f"devstack {__version__}")
@@ -251,6 +263,11 @@ def parser() -> argparse.ArgumentParser:
     settings.add_argument("--json", action="store_true")
     settings.add_argument("--markdown", action="store_true", help="defaults as a Markdown table (for the README)")
     settings.set_defaults(func=cmd_settings)
+
+    new = sub.add_parser("new-plugin", help="write a new plugin distribution devstack-NAME (tests included)")
+    new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. weather (distribution devstack-weather)")
+    new.add_argument("--output", "-o", default=".", metavar="DIR", help="where devstack-NAME/ is written (default .)")
+    new.set_defaults(func=cmd_new_plugin)
     return top
 
 
