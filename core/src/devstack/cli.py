@@ -182,8 +182,11 @@ def settings_markdown(rows: list[dict[str, Any]]) -> str:
     """The settings as a Markdown table (defaults, as the README shows them)."""
     lines = ["| owner | environment variable | default | meaning |", "|---|---|---|---|"]
     for row in rows:
-        default = json.dumps(row["default"], default=str)
-        lines.append(f"| {row['owner']} | `{row['env']}` | `{default}` | {row['description']} |")
+        value = row["default"]
+        # a list as it is written in the environment: comma-separated
+        shown = json.dumps(",".join(map(str, value))) if isinstance(value, list) else json.dumps(value, default=str)
+        meaning = row["description"] + (" (comma-separated)" if isinstance(value, list) else "")
+        lines.append(f"| {row['owner']} | `{row['env']}` | `{shown}` | {meaning} |")
     return "\n".join(lines)
 
 
