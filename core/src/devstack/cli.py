@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from devstack import __version__
+from devstack import __version__, installer, scaffold
 from devstack.foundation.masking import MASK, masked
 from devstack.foundation.settings_errors import invalid_settings, secret_field
 from devstack.plugin_system.records import PluginError
@@ -62,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.requirements:
+        from devstack.installer import requirements
+
+        print("\n".join(requirements()))
+        return 0
     app = build_app(strict=False)
     from devstack.foundation.settings import CoreSettings
     from devstack.runtime.app import state_of
@@ -214,18 +219,6 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def cmd_new_plugin(args: argparse.Namespace) -> int:
-    from devstack.scaffold import ScaffoldError, new_plugin
-
-    try:
-        root = new_plugin(args.name, Path(args.output))
-    except ScaffoldError as exc:
-        raise UserError(str(exc)) from None
-    print(f"wrote {root}")
-    print(f"next: cd {root} && python -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest")
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="devstack", description="Plugin-based API host for infrastructure services")
     top.add_argument("--version", action="version", version=f"devstack {__version__}")
@@ -243,7 +236,14 @@ def parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list discovered plugins")
     plugins.add_argument("--json", action="store_true")
+    plugins.add_argument(
+        "--requirements",
+        action="store_true",
+        help="devstack-core and the plugins' distributions, pinned (name==version)",
+    )
     plugins.set_defaults(func=cmd_plugins)
+
+    installer.add_commands(sub)
 
     spec = sub.add_parser("spec", help="print the merged OpenAPI document")
     spec.add_argument("--check", metavar="FILE", help="exit 1 and print the difference when FILE differs")
@@ -267,10 +267,7 @@ def parser() -> argparse.ArgumentParser:
     settings.add_argument("--markdown", action="store_true", help="defaults as a Markdown table (for the README)")
     settings.set_defaults(func=cmd_settings)
 
-    new = sub.add_parser("new-plugin", help="write a new plugin distribution devstack-NAME (tests included)")
-    new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. weather (distribution devstack-weather)")
-    new.add_argument("--output", "-o", default=".", metavar="DIR", help="where devstack-NAME/ is written (default .)")
-    new.set_defaults(func=cmd_new_plugin)
+    scaffold.add_command(sub)
     return top
 
 
@@ -293,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return stdout_closed()
-    except (UserError, PluginError, ServeError) as exc:
+    except (UserError, PluginError, ServeError, installer.InstallError, scaffold.ScaffoldError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from devstack import __version__
 
@@ -115,3 +116,19 @@ def new_plugin(name: str, output: Path) -> Path:
     except OSError as exc:
         raise ScaffoldError(f"cannot write {root}: {exc.strerror or type(exc).__name__}") from None
     return root
+
+
+def add_command(sub: Any) -> None:
+    """``devstack new-plugin NAME [--output DIR]`` (``sub``: the CLI's subparsers)."""
+    command = sub.add_parser("new-plugin", help="write a new plugin distribution devstack-NAME (tests included)")
+    command.add_argument("name", metavar="NAME", help="the plugin's name, e.g. weather (distribution devstack-weather)")
+    command.add_argument(
+        "--output", "-o", default=".", metavar="DIR", help="where devstack-NAME/ is written (default .)"
+    )
+    command.set_defaults(func=lambda args: written(new_plugin(args.name, Path(args.output))))
+
+
+def written(root: Path) -> int:
+    print(f"wrote {root}")
+    print(f"next: cd {root} && python -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest")
+    return 0
