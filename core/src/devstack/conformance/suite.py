@@ -3,13 +3,17 @@ run against the plugin named by ``--devstack-conformance=NAME``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from devstack.conformance import static
+from devstack.conformance import property_rules, static
 from devstack.conformance.app_state import Built, built_app
+from devstack.conformance.exchanges import Exchange, exchanges, operations_of, schema_of
 from devstack.conformance.rules import require, rule
 from devstack.conformance.session import plugin_name
 from devstack.conformance.subject import Subject
+from devstack.testing import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +24,21 @@ def subject(request: pytest.FixtureRequest) -> Subject:
 @pytest.fixture(scope="session")
 def built(subject: Subject) -> Built:
     return built_app(subject)
+
+
+@pytest.fixture(scope="session")
+def server(subject: Subject) -> Iterator[ServerProcess]:
+    """``devstack serve`` with the plugin and its backend (the environment's settings)."""
+    with ServerProcess(env=subject.env()).start(timeout=60) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange]:
+    """The property-based requests over the plugin's operations, sent once for all rules."""
+    assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
+    operations = operations_of(schema_of(built.contract), built.owned)
+    return exchanges(operations, server.url, subject.max_examples())
 
 
 @rule("plugin-loads", "it is installed under its name, imports, registers and starts without a failure")
@@ -48,3 +67,23 @@ def test_routes_documented(subject: Subject, built: Built) -> None:
 @rule("settings-documented", "every setting has an env var and a description; secret-like ones are SecretStr")
 def test_settings_documented(subject: Subject) -> None:
     require("settings-documented", static.settings_findings(subject.settings_model()))
+
+
+@rule("no-server-errors", "property-based requests over its operations: no answer is a 5xx")
+def test_no_server_errors(sent: list[Exchange], server: ServerProcess) -> None:
+    require("no-server-errors", property_rules.no_server_errors(sent, server.url))
+
+
+@rule("responses-documented", "every answer has a documented status, content type and schema")
+def test_responses_documented(sent: list[Exchange], server: ServerProcess) -> None:
+    require("responses-documented", property_rules.responses_documented(sent, server.url))
+
+
+@rule("invalid-input-rejected", "invalid input is rejected with a 4xx, every 4xx is the JSON error envelope")
+def test_invalid_input_rejected(sent: list[Exchange], server: ServerProcess) -> None:
+    require("invalid-input-rejected", property_rules.invalid_input_rejected(sent, server.url))
+
+
+@rule("valid-input-accepted", "valid input is accepted (or, where declared, rejected for a semantic reason)")
+def test_valid_input_accepted(sent: list[Exchange], server: ServerProcess) -> None:
+    require("valid-input-accepted", property_rules.valid_input_accepted(sent, server.url))
