@@ -23,6 +23,8 @@ class Built:
     owned: set[str] = field(default_factory=set)
     """``METHOD /path`` of every route the plugin serves and every operation it documents."""
     build_error: str | None = None
+    core_metrics: set[str] = field(default_factory=set)
+    """The metric families of core alone (what is not the plugin's)."""
 
 
 async def build(subject: Subject) -> Built:
@@ -43,7 +45,17 @@ async def build(subject: Subject) -> Built:
             }
     except Exception as exc:  # noqa: BLE001 - reported by the plugin-loads rule
         built.build_error = f"building the app raised {type(exc).__name__}: {str(exc)[:300]}"
+    built.core_metrics = await core_metric_families()
     return built
+
+
+async def core_metric_families() -> set[str]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with running_app(plugins={}, discover=False, strict=False) as (_app, client):
+        response = await client.get("/metrics")
+        text = await response.get_data(as_text=True)
+    return {family.name for family in text_string_to_metric_families(text)}
 
 
 def built_app(subject: Subject) -> Built:

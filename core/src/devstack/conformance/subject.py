@@ -96,6 +96,22 @@ class Subject:
         cap = self.declared.get("max_examples")
         return max(1, min(wanted, int(cap)) if cap else wanted)
 
+    def timeout(self) -> float:
+        """The longest the plugin may take to answer: its largest ``*timeout*`` setting
+        (its own default when the settings cannot be read) or core's backend timeout,
+        whichever is larger, plus a second of overhead."""
+        model = self.settings_model()
+        longest = 5.0
+        if model is not None:
+            try:
+                values: Mapping[str, Any] = model().model_dump()
+            except Exception:  # noqa: BLE001 - the settings rule reports a model that cannot be built
+                values = {name: info.default for name, info in model.model_fields.items()}
+            for name, value in values.items():
+                if "timeout" in name and isinstance(value, int | float) and not isinstance(value, bool):
+                    longest = max(longest, float(value))
+        return longest + 1.0
+
     def env(self) -> dict[str, str]:
         """The environment of every app of the suite: this plugin only, not strict (the
         rules report what strict mode would stop at), no rate limit."""

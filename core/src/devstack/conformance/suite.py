@@ -3,17 +3,18 @@ run against the plugin named by ``--devstack-conformance=NAME``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
-from devstack.conformance import property_rules, static
+from devstack.conformance import live, outage, property_rules, static
 from devstack.conformance.app_state import Built, built_app
 from devstack.conformance.exchanges import Exchange, exchanges, operations_of, schema_of
 from devstack.conformance.rules import require, rule
 from devstack.conformance.session import plugin_name
 from devstack.conformance.subject import Subject
-from devstack.testing import ServerProcess
+from devstack.testing import ServerProcess, free_port
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,14 @@ def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange
     assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
     operations = operations_of(schema_of(built.contract), built.owned)
     return exchanges(operations, server.url, subject.max_examples())
+
+
+@pytest.fixture(scope="session")
+def down_server(subject: Subject) -> Iterator[ServerProcess]:
+    """``devstack serve`` with the plugin pointed at a closed port (its backend down)."""
+    env = {**subject.env(), **subject.unreachable_env(free_port())}
+    with ServerProcess(env=env).start(timeout=90) as process:
+        yield process
 
 
 @rule("plugin-loads", "it is installed under its name, imports, registers and starts without a failure")
@@ -87,3 +96,42 @@ def test_invalid_input_rejected(sent: list[Exchange], server: ServerProcess) -> 
 @rule("valid-input-accepted", "valid input is accepted (or, where declared, rejected for a semantic reason)")
 def test_valid_input_accepted(sent: list[Exchange], server: ServerProcess) -> None:
     require("valid-input-accepted", property_rules.valid_input_accepted(sent, server.url))
+
+
+@rule("backend-down-503", "with its backend unreachable every operation answers a 503 envelope within its timeout")
+def test_backend_down_503(subject: Subject, built: Built, down_server: ServerProcess) -> None:
+    operations = operations_of(schema_of(built.contract), built.owned)
+    sent = outage.outage_exchanges(operations, down_server.url)
+    require("backend-down-503", outage.unavailable_findings(sent, down_server.url, subject.timeout()))
+
+
+@rule("backend-down-health", "with its backend unreachable /health/NAME says unhealthy, /health/ stays ok")
+def test_backend_down_health(subject: Subject, built: Built, down_server: ServerProcess) -> None:
+    found = outage.health_simple_findings(down_server.url)
+    for name in live.health_names(built.owned):
+        found += live.await_health(down_server.url, name, "unhealthy", 2 * subject.timeout())
+    require("backend-down-health", found)
+
+
+@rule("health-body", "/health/NAME always answers 200 with {status: healthy|unhealthy}, healthy when its backend is")
+def test_health_body(subject: Subject, built: Built, server: ServerProcess) -> None:
+    names = live.health_names(built.owned)
+    assert names, "the plugin declares no health check (devstack_health_checks)"
+    found = []
+    for name in names:
+        found += live.await_health(server.url, name, "healthy", 30.0)
+    require("health-body", found)
+
+
+@rule("metrics", "/metrics is valid Prometheus text; its families carry its own prefix and bounded labels")
+def test_metrics(subject: Subject, built: Built, sent: list[Exchange], server: ServerProcess) -> None:
+    text = live.metric_text(server.url)
+    found = live.metrics_findings(text, subject.name, built.core_metrics, live.sent_values(sent))
+    require("metrics", found)
+
+
+@rule("clean-lifecycle", "startup and shutdown leave no task running and no connection open")
+def test_clean_lifecycle(subject: Subject, built: Built) -> None:
+    assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
+    found = asyncio.run(live.lifecycle_findings(subject.env(), live.health_names(built.owned)))
+    require("clean-lifecycle", found)
