@@ -17,6 +17,8 @@ from devstack_redis.service import SERVICE, service_of
 from devstack_redis.settings import RedisSettings
 from devstack_redis.shared_cache import RedisCache
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
 
 @hookimpl
 def devstack_settings() -> type[RedisSettings]:

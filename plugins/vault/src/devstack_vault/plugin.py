@@ -21,6 +21,8 @@ from devstack_vault.service import SERVICE, service_of
 from devstack_vault.settings import VaultSettings
 from devstack_vault.tls import issue_tls_material
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
 
 @hookimpl
 def devstack_settings() -> type[VaultSettings]:
