@@ -1,5 +1,6 @@
 """``devstack new-plugin NAME`` writes a distribution that builds, installs beside
-devstack-core into a fresh venv and passes its own tests as written."""
+devstack-core into a fresh venv and passes its own tests and the conformance suite as
+written."""
 
 from __future__ import annotations
 
@@ -24,9 +25,14 @@ def test_the_generated_plugin_installs_and_its_tests_pass(tmp_path: Path, capsys
     bin_dir = make_venv(tmp_path / "venv", f"{root}[test]")
     listed = run([str(bin_dir / "devstack"), "plugins", "--json"], cwd=tmp_path)
     assert '"status": "loaded"' in listed.stdout, listed.stdout + listed.stderr
-    tests = run([str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"], cwd=root, DEVSTACK_STRICT_PLUGINS="1")
+    pytest = [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider", "-rs"]
+    tests = run(pytest, cwd=root, DEVSTACK_STRICT_PLUGINS="1")
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout and "failed" not in tests.stdout
+    # the second command of its tox env: devstack's conformance suite against the plugin
+    suite = run([*pytest, "--devstack-conformance=weather-api"], cwd=root, timeout=600)
+    assert suite.returncode == 0, suite.stdout[-6000:] + suite.stderr[-2000:]
+    assert "12 passed, 2 skipped" in suite.stdout, suite.stdout[-2000:]  # no backend: no outage rules
     with capsys.disabled():
         print(f"\nscaffold to green: {time.perf_counter() - started:.1f} s")
 
@@ -59,8 +65,8 @@ def test_the_distribution_is_complete(tmp_path: Path) -> None:
     assert len(LAYOUT) == len(written)
 
 
-def test_core_requirement_is_bounded_below_the_next_major() -> None:
-    assert core_requirement("0.1.0") == "devstack-core>=0.1,<1"
+def test_core_requirement_is_bounded_below_the_next_incompatible_release() -> None:
+    assert core_requirement("0.1.0") == "devstack-core>=0.1.0,<0.2"
     assert core_requirement("1.4.2") == "devstack-core>=1.4,<2"
 
 

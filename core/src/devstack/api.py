@@ -12,6 +12,9 @@ plugin imports any other core module. Here:
 - the backend kit: ``BackgroundOpener`` (open a client in the background with backoff),
   ``OperationMetrics`` (the one metrics scheme: ``<plugin>_operations_total{operation,result}``,
   ``<plugin>_operation_duration_seconds``, ``<plugin>_pool_size``), the shared cache types;
+- ``PLUGIN_API_VERSION``: the plugin API this core provides; a plugin declares the one it
+  was built for as ``DEVSTACK_PLUGIN_API = "1.0"`` on its plugin module, checked at load
+  (see ``devstack.plugin_system.compat``);
 - devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
   ``MASK``).
 
@@ -41,11 +44,13 @@ from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, Owne
 from devstack.kit.opener import BackgroundOpener
 from devstack.kit.operation_metrics import OperationMetrics
 from devstack.kit.pool_metrics import PoolCallMetrics
+from devstack.plugin_system.compat import PLUGIN_API_VERSION
 from devstack.plugin_system.contributions import HealthBody, HealthCheck, Probe, TlsMaterial, health_body
 from devstack.plugin_system.host import Host
 
 __all__ = [
     "MASK",
+    "PLUGIN_API_VERSION",
     "ApiError",
     "BackgroundOpener",
     "BadRequest",

@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from devstack.plugin_system import hookspecs
+from devstack.plugin_system.compat import incompatibility
 from devstack.plugin_system.failures import describe_failure, registration_reason, unknown_hooks_reason
 from devstack.plugin_system.hookcalls import HookCalls
 from devstack.plugin_system.records import PluginError, PluginRecord
@@ -122,6 +123,10 @@ class PluginRegistry:
         self._register(record, plugin)
 
     def _register(self, record: PluginRecord, plugin: object) -> None:
+        reason = incompatibility(plugin)
+        if reason is not None:  # before any of its hooks can run
+            self.fail(record, "compatibility", PluginError(reason), reason)
+            return
         try:
             self.pm.register(self.calls.isolated(record, plugin), name=record.name)
         except Exception as exc:  # noqa: BLE001 - bad hook signatures and the like

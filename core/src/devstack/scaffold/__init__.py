@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import __version__
+from devstack.plugin_system.compat import PLUGIN_API_VERSION
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 RESERVED = frozenset({"core", "all", "live", "ready", "api", "plugins", "health", "metrics", "docs"})
@@ -58,7 +59,9 @@ class PluginNames:
     distribution: str  # devstack-weather-api
     title: str  # WeatherApi: class names and the tag
     prefix: str  # WEATHER_API_: the settings' environment prefix
-    core_requirement: str  # devstack-core>=0.1,<1
+    core_requirement: str  # devstack-core>=0.1.0,<0.2
+    conformance_requirement: str  # devstack-core[conformance]>=0.1.0,<0.2: the suite's own needs
+    plugin_api: str  # 1.0: the plugin API this core provides (DEVSTACK_PLUGIN_API)
 
     @classmethod
     def of(cls, name: str) -> PluginNames:
@@ -78,14 +81,21 @@ class PluginNames:
             title="".join(part.capitalize() for part in name.split("-")),
             prefix=f"{ident.upper()}_",
             core_requirement=core_requirement(__version__),
+            conformance_requirement=core_requirement(__version__).replace(
+                "devstack-core", "devstack-core[conformance]"
+            ),
+            plugin_api=PLUGIN_API_VERSION,
         )
 
 
 def core_requirement(version: str) -> str:
-    """The bounded devstack-core requirement of a new plugin: this core's minor release
-    or newer, below the next major (the plugin API changes only with a major)."""
+    """The bounded devstack-core requirement of a new plugin: this core's release or a
+    newer compatible one (below the next minor while core is 0.x, below the next major
+    after that: where the plugin API may change)."""
     parts = [*version.split("."), "0"][:2]
     major, minor = (int(p) if p.isdigit() else 0 for p in parts)
+    if major == 0:
+        return f"devstack-core>=0.{minor}.0,<0.{minor + 1}"
     return f"devstack-core>={major}.{minor},<{major + 1}"
 
 

@@ -24,6 +24,9 @@ def service_of(host: Host) -> MongoService:
     return host.state(MongoService, lambda: MongoService(host, host.settings(MongoSettings)))
 
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
+
 @hookimpl
 def devstack_settings() -> type[MongoSettings]:
     return MongoSettings

@@ -22,6 +22,9 @@ def service_of(host: Host) -> MysqlService:
     return host.state(MysqlService, lambda: MysqlService(host))
 
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
+
 @hookimpl
 def devstack_settings() -> type[MysqlSettings]:
     return MysqlSettings

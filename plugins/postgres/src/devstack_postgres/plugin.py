@@ -22,6 +22,9 @@ def service_of(host: Host) -> PostgresService:
     return host.state(PostgresService, lambda: PostgresService(host))
 
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
+
 @hookimpl
 def devstack_settings() -> type[PostgresSettings]:
     return PostgresSettings
