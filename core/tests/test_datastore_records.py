@@ -88,6 +88,6 @@ class SecondStore(NoStore):
 
 
 def test_each_plugin_keeps_its_service_under_a_type_of_its_own() -> None:
-    first, second = DatastorePlugin(FirstStore), DatastorePlugin(SecondStore)
+    first, second = DatastorePlugin(FirstStore, plugin_api="1.0"), DatastorePlugin(SecondStore, plugin_api="1.0")
     assert first.service_class is not second.service_class
     assert first.package == second.package == __name__.split(".")[0]

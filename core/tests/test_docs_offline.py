@@ -7,6 +7,7 @@ read from the Chrome DevTools Protocol (``Network.requestWillBeSent``)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +21,7 @@ import pytest
 from production_support import server_env
 from websockets.sync.client import ClientConnection, connect
 
+from devstack.runtime.docs_pages import DOC_ASSETS_DIR
 from devstack.testing import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -39,6 +41,9 @@ LOCAL_SCHEMES = {"data", "blob", "about"}
 # How long the network must stay quiet after the page rendered: the ReDoc side menu's
 # logo is requested once the menu is mounted.
 SETTLE_SECONDS = 1.5
+# every image the rendered page holds (ReDoc's footer logo among them, once the side menu is mounted)
+IMAGES = "JSON.stringify(Array.from(document.images, (image) => image.src))"
+REDOC_LOGO = re.compile(r'alt:"redocly logo",[^}]*?src:"([^"]*)"')
 SWAGGER_RENDERED = "document.querySelectorAll('.opblock-summary-path[data-path=\"/health/all\"]').length"
 REDOC_RENDERED = "document.querySelectorAll('.api-content [id^=\"operation/\"]').length"
 
@@ -71,6 +76,10 @@ class Page:
             self.requested.append(message["params"]["request"]["url"])
             self.last_request = time.monotonic()
         return message
+
+    def images(self) -> list[str]:
+        found = self.call("Runtime.evaluate", expression=IMAGES, returnByValue=True)["result"]["value"]
+        return list(json.loads(found))
 
     def count(self, expression: str) -> int:
         return int(self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"]["value"])
@@ -151,3 +160,12 @@ def test_redoc_renders_the_operations_from_the_host_alone(server: ServerProcess,
     assert f"{server.url}/openapi.json" in page.requested
     assert f"{server.url}/docs/assets/redoc.standalone.js" in page.requested
     assert off_host(page.requested, server) == []
+    assert off_host(page.images(), server) == []  # the footer logo included
+
+
+def test_the_vendored_redoc_has_no_logo_from_a_cdn() -> None:
+    """The one off-machine request ReDoc makes by itself is its footer logo (from Redocly's
+    CDN): the vendored bundle's logo is ``data:,`` (an empty inline image)."""
+    bundle = (DOC_ASSETS_DIR / "redoc.standalone.js").read_text(encoding="utf-8")
+    assert REDOC_LOGO.findall(bundle) == ["data:,"]
+    assert "cdn.redoc.ly" not in bundle

@@ -3,6 +3,8 @@ contract file and line, the dangling $ref, the unknown plugin name; never an exc
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,132 @@ def test_an_unknown_name_in_the_allowlist_is_an_error_naming_the_installed_plugi
     )
     with pytest.raises(PluginError, match="DEVSTACK_DISABLE_PLUGINS names 'alpah'"):
         PluginRegistry().discover(deny=["alpah"])
+
+
+async def test_a_misshapen_contract_names_the_file_line_and_entry(tmp_path: Path) -> None:
+    path = tmp_path / "devstack_author" / "contract.yaml"
+    path.parent.mkdir()
+    path.write_text("paths:\n  /author/x:\n    fetch:\n      responses: {}\ntags:\n  - description: no name\n")
+    reason = await reason_of(FileContract(path))
+    assert reason == (
+        "contract failed: devstack_author/contract.yaml: paths./author/x.fetch (line 4): 'fetch' is no HTTP method "
+        "(one of get, put, post, delete, patch, options, head); tags[0] (line 6): a tag is a mapping with a name"
+    )
+
+
+async def test_a_dangling_ref_in_a_file_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "devstack_author" / "contract.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "paths:\n  /author/x:\n    get:\n      responses:\n        '200': {$ref: '#/components/responses/Nope'}\n"
+    )
+    reason = await reason_of(FileContract(path))
+    assert reason == (
+        "contract failed: devstack_author/contract.yaml: $ref names nothing: "
+        "paths./author/x.get.responses.200 (line 5): #/components/responses/Nope"
+    )
+
+
+class WrongArguments:
+    @hookimpl
+    def devstack_routes(self, host: Any, surprise: int) -> None:
+        return None
+
+
+class Misspelled:
+    @hookimpl
+    def devstack_rutes(self, host: Any) -> None:
+        return None
+
+
+def test_a_refused_hook_names_the_file_and_line_of_its_implementation() -> None:
+    registry = PluginRegistry()
+    registry.register(WrongArguments(), name="wrong")
+    reason = registry.records["wrong"].error or ""
+    line = WrongArguments.devstack_routes.__code__.co_firstlineno  # the decorator's line
+    assert reason.startswith("registration failed: Plugin 'wrong' for hook 'devstack_routes'")
+    assert "{'surprise'} are declared in the hookimpl" in reason
+    assert reason.endswith(f"tests/test_failure_reasons.py:{line})")
+
+
+def test_an_unknown_hook_names_its_line_and_the_hook_meant() -> None:
+    registry = PluginRegistry()
+    registry.register(Misspelled(), name="typo")
+    line = Misspelled.devstack_rutes.__code__.co_firstlineno
+    reason = registry.records["typo"].error or ""
+    assert reason.startswith("registration failed: unknown hooks ['devstack_rutes'] (at ")
+    assert reason.endswith(f"tests/test_failure_reasons.py:{line}; devstack_rutes: did you mean devstack_routes?)")
+
+
+class RaisingRoute:
+    @hookimpl
+    def devstack_routes(self, host: Any) -> Any:
+        from quart import Blueprint
+
+        blueprint = Blueprint("author", __name__)
+
+        @blueprint.get("/author/boom")
+        async def boom() -> str:
+            raise RuntimeError("could not reach postgres://app:hunter2@db:5432/app")
+
+        return blueprint
+
+
+async def test_an_unexpected_error_logs_its_traceback_redacted_and_answers_a_clean_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from devstack.observability.logs import JsonFormatter
+
+    with caplog.at_level(logging.ERROR, logger="devstack.request"):
+        async with running_app(plugins={"author": RaisingRoute()}, discover=False, strict=False) as (_, client):
+            response = await client.get("/author/boom")
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "hunter2" not in body and "RuntimeError" not in body and "Traceback" not in body
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.levelno == logging.ERROR
+    line = json.loads(JsonFormatter().format(record))
+    assert line["error_type"] == "RuntimeError"
+    assert line["error"] == "RuntimeError: could not reach postgres://app:***@db:5432/app"
+    assert line["location"].endswith(f"test_failure_reasons.py:{line_of_raise()}")
+    assert "Traceback (most recent call last)" in line["traceback"]
+    assert 'raise RuntimeError("could not reach postgres://app:***@db:5432/app")' in line["traceback"]
+    assert "hunter2" not in json.dumps(line)
+
+
+def line_of_raise() -> int:
+    source = Path(__file__).read_text().splitlines()
+    return next(i for i, text in enumerate(source, 1) if "raise RuntimeError(" in text)
+
+
+def test_a_list_setting_is_comma_separated_and_a_json_list_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from devstack.foundation.settings import CoreSettings
+    from devstack.foundation.settings_errors import invalid_settings
+
+    monkeypatch.setenv("DEVSTACK_PLUGINS", " alpha, beta ,")
+    monkeypatch.setenv("DEVSTACK_ALLOWED_HOSTS", "[::1],localhost")  # brackets that are no JSON list
+    settings = CoreSettings()
+    assert settings.plugins == ["alpha", "beta"]
+    assert settings.allowed_hosts == ["[::1]", "localhost"]
+    monkeypatch.setenv("DEVSTACK_PLUGINS", '["alpha", "beta"]')
+    with pytest.raises(ValidationError) as raised:
+        CoreSettings()
+    assert invalid_settings(CoreSettings, raised.value) == [
+        'DEVSTACK_PLUGINS=\'["alpha", "beta"]\': Value error, a list setting is comma-separated (a,b,c), '
+        "not a JSON list"
+    ]
+
+
+def test_the_settings_table_shows_lists_as_they_are_written() -> None:
+    from devstack.cli import settings_markdown
+
+    rows = [
+        {"owner": "core", "env": "DEVSTACK_PLUGINS", "default": [], "description": "Allowlist"},
+        {"owner": "core", "env": "DEVSTACK_API_KEY_EXEMPT", "default": ["/a", "/b"], "description": "Paths"},
+    ]
+    assert settings_markdown(rows).splitlines()[2:] == [
+        '| core | `DEVSTACK_PLUGINS` | `""` | Allowlist (comma-separated) |',
+        '| core | `DEVSTACK_API_KEY_EXEMPT` | `"/a,/b"` | Paths (comma-separated) |',
+    ]

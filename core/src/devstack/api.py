@@ -14,9 +14,13 @@ plugin imports any other core module. Here:
   ``<plugin>_operation_duration_seconds``, ``<plugin>_pool_size``), the shared cache types;
 - the datastore kit, what every database plugin shares: ``Datastore`` (the driver a
   plugin writes: its pool and statements), ``DatastoreSettings`` (the settings base),
-  ``DatastorePlugin`` (the hook implementations: ``plugin = DatastorePlugin(MyStore)``),
+  ``DatastorePlugin`` (the hook implementations: ``plugin = DatastorePlugin(MyStore, plugin_api="1.0")``),
   ``DatastoreService``, ``Credentials``, ``Page``, ``Record``, ``CachedTotal``,
   ``stored_json``, ``PAGE_VALUE_BYTES``;
+- ``PLUGIN_API_VERSION``: the plugin API this core provides; a plugin declares the one it
+  was built for as ``DEVSTACK_PLUGIN_API = "1.0"`` on its plugin module or object (the
+  datastore kit's ``plugin_api=``), checked at load
+  (see ``devstack.plugin_system.compat``);
 - devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
   ``MASK``).
 
@@ -50,12 +54,14 @@ from devstack.foundation.masking import MASK, mask_text, masked, masked_all, sen
 from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
 from devstack.kit.opener import BackgroundOpener
 from devstack.kit.operation_metrics import OperationMetrics
+from devstack.plugin_system.compat import PLUGIN_API_VERSION
 from devstack.plugin_system.contributions import HealthBody, HealthCheck, Probe, TlsMaterial, health_body
 from devstack.plugin_system.host import Host
 
 __all__ = [
     "MASK",
     "PAGE_VALUE_BYTES",
+    "PLUGIN_API_VERSION",
     "ApiError",
     "BackgroundOpener",
     "BadRequest",

@@ -1,4 +1,4 @@
-"""The ``devstack`` command: serve, plugins, spec, health, settings.
+"""The ``devstack`` command: serve, plugins, spec, health, settings, new-plugin, install.
 
 Exit codes: 0 done; 1 the answer is bad news (``health`` degraded, ``spec --check``
 differs, ``plugins`` with a failed plugin in strict mode, stdout closed early); 2 a
@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from devstack import __version__
+from devstack import __version__, installer, scaffold
 from devstack.foundation.masking import MASK, masked
 from devstack.foundation.settings_errors import invalid_settings, secret_field
 from devstack.plugin_system.records import PluginError
@@ -62,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.requirements:
+        from devstack.installer import requirements
+
+        print("\n".join(requirements()))
+        return 0
     app = build_app(strict=False)
     from devstack.foundation.settings import CoreSettings
     from devstack.runtime.app import state_of
@@ -182,8 +187,11 @@ def settings_markdown(rows: list[dict[str, Any]]) -> str:
     """The settings as a Markdown table (defaults, as the README shows them)."""
     lines = ["| owner | environment variable | default | meaning |", "|---|---|---|---|"]
     for row in rows:
-        default = json.dumps(row["default"], default=str)
-        lines.append(f"| {row['owner']} | `{row['env']}` | `{default}` | {row['description']} |")
+        value = row["default"]
+        # a list as it is written in the environment: comma-separated
+        shown = json.dumps(",".join(map(str, value))) if isinstance(value, list) else json.dumps(value, default=str)
+        meaning = row["description"] + (" (comma-separated)" if isinstance(value, list) else "")
+        lines.append(f"| {row['owner']} | `{row['env']}` | `{shown}` | {meaning} |")
     return "\n".join(lines)
 
 
@@ -228,7 +236,14 @@ def parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list discovered plugins")
     plugins.add_argument("--json", action="store_true")
+    plugins.add_argument(
+        "--requirements",
+        action="store_true",
+        help="devstack-core and the plugins' distributions, pinned (name==version)",
+    )
     plugins.set_defaults(func=cmd_plugins)
+
+    installer.add_commands(sub)
 
     spec = sub.add_parser("spec", help="print the merged OpenAPI document")
     spec.add_argument("--check", metavar="FILE", help="exit 1 and print the difference when FILE differs")
@@ -251,6 +266,8 @@ def parser() -> argparse.ArgumentParser:
     settings.add_argument("--json", action="store_true")
     settings.add_argument("--markdown", action="store_true", help="defaults as a Markdown table (for the README)")
     settings.set_defaults(func=cmd_settings)
+
+    scaffold.add_command(sub)
     return top
 
 
@@ -273,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return stdout_closed()
-    except (UserError, PluginError, ServeError) as exc:
+    except (UserError, PluginError, ServeError, installer.InstallError, scaffold.ScaffoldError) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

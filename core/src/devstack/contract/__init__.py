@@ -18,11 +18,18 @@ from typing import Any
 
 import yaml
 
+from devstack.contract.shape import HTTP_METHODS, Parts, check_shape, dotted, located
 from devstack.plugin_system.failures import ContractError, yaml_position
 
-__all__ = ["ContractBuilder", "ContractError", "check_refs", "dangling_refs", "load_fragment"]
-
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
+__all__ = [
+    "HTTP_METHODS",
+    "ContractBuilder",
+    "ContractError",
+    "check_refs",
+    "check_shape",
+    "dangling_refs",
+    "load_fragment",
+]
 QUART_PARAM = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 
 
@@ -61,32 +68,39 @@ def load_fragment(source: Any) -> dict[str, Any]:
     return loaded
 
 
-def dangling_refs(node: Any, document: Mapping[str, Any], at: str = "") -> list[str]:
+def dangling(node: Any, document: Mapping[str, Any], at: Parts = ()) -> list[tuple[Parts, str]]:
     """Every local ``$ref`` below ``node`` that names nothing in ``document``, with where
-    it stands (``paths./x.get.responses.200: #/components/schemas/Nope``)."""
-    found: list[str] = []
+    it stands."""
+    found: list[tuple[Parts, str]] = []
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/") and not resolves(ref, document):
-            found.append(f"{at or '(root)'}: {ref}")
+            found.append((at, ref))
         for key, value in node.items():
-            found += dangling_refs(value, document, f"{at}.{key}" if at else str(key))
+            found += dangling(value, document, (*at, str(key)))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            found += dangling_refs(value, document, f"{at}[{index}]")
+            found += dangling(value, document, (*at, index))
     return found
 
 
-def check_refs(source: str, fragment: Mapping[str, Any], core: Mapping[str, Any]) -> None:
+def dangling_refs(node: Any, document: Mapping[str, Any]) -> list[str]:
+    """The dangling ``$ref`` below ``node`` as text (``paths./x.get.responses.200: #/components/schemas/Nope``)."""
+    return [f"{dotted(parts)}: {ref}" for parts, ref in dangling(node, document)]
+
+
+def check_refs(source: str, fragment: Mapping[str, Any], core: Mapping[str, Any], origin: Any = None) -> None:
     """Raise ContractError when a ``$ref`` of the fragment names nothing in core's
-    components or its own (the served document would then be invalid)."""
+    components or its own (the served document would then be invalid); ``origin`` is
+    the file, whose lines the reason then names."""
     components: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (core.get("components") or {}).items()}
     for section, entries in (fragment.get("components") or {}).items():
         components.setdefault(section, {}).update(entries or {})
-    dangling = dangling_refs(fragment, {"components": components})
-    if dangling:
-        shown = "; ".join(dangling[:3]) + (f" (and {len(dangling) - 3} more)" if len(dangling) > 3 else "")
-        raise ContractError(f"{source}: $ref names nothing: {shown}")
+    found = dangling(fragment, {"components": components})
+    if found:
+        shown = "; ".join(f"{located(parts, origin or {})}: {ref}" for parts, ref in found[:3])
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise ContractError(f"{source}: $ref names nothing: {shown}{more}")
 
 
 def resolves(ref: str, document: Mapping[str, Any]) -> bool:

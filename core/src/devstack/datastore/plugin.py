@@ -1,6 +1,7 @@
 """The hook implementations of a database plugin, once for every driver.
 
-A plugin's ``plugin.py`` is ``plugin = DatastorePlugin(PostgresStore)``, and its entry
+A plugin's ``plugin.py`` is ``plugin = DatastorePlugin(PostgresStore, plugin_api="1.0")``
+(the plugin API it was built for, which core checks at load), and its entry
 point names that object (``devstack_postgres.plugin:plugin``). The contract is the
 ``contract.yaml`` beside the driver's package.
 """
@@ -27,8 +28,9 @@ from devstack.plugin_system.host import Host
 class DatastorePlugin:
     """The hooks of the plugin whose driver is ``store_class``."""
 
-    def __init__(self, store_class: type[Datastore[Any, Any]]) -> None:
+    def __init__(self, store_class: type[Datastore[Any, Any]], *, plugin_api: str) -> None:
         self.store_class = store_class
+        self.DEVSTACK_PLUGIN_API = plugin_api  # read by core's compatibility check
         self.package = store_class.__module__.split(".")[0]
         # host.state keeps one object per type: each plugin's service has a type of its own
         self.service_class: type[DatastoreService[Any]] = type(

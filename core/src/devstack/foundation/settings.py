@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -42,9 +43,19 @@ DEFAULT_EXPOSED_HEADERS = ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Rem
 
 
 def split_csv(value: object) -> object:
-    """Let list settings be written ``a,b,c`` in the environment."""
+    """List settings have one format in the environment: comma-separated, ``a,b,c``
+    (spaces around items ignored; empty: none). A JSON list (``["a","b"]``) is refused,
+    not read as the odd names ``["a"`` and ``"b"]``."""
     if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                is_json = isinstance(json.loads(text), list)
+            except ValueError:
+                is_json = False  # e.g. [::1], an IPv6 address
+            if is_json:
+                raise ValueError("a list setting is comma-separated (a,b,c), not a JSON list")
+        return [item.strip() for item in text.split(",") if item.strip()]
     return value
 
 

@@ -4,6 +4,7 @@ error handlers that turn every exception into the JSON envelope."""
 from __future__ import annotations
 
 import logging
+import traceback
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, g, jsonify
@@ -68,9 +69,24 @@ async def http_error(exc: HTTPException) -> Response:
     return response
 
 
+def unexpected_error_fields(exc: BaseException) -> dict[str, str]:
+    """What an author needs to find the bug: the exception, the file and line that raised
+    it and the traceback. Only for the log: the JSON formatter passes every field through
+    the secret redactor (URL passwords, ``password=...`` pairs, registered secrets)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    fields = {
+        "error_type": type(exc).__name__,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+    if frames:
+        fields["location"] = f"{frames[-1].filename}:{frames[-1].lineno}"
+    return fields
+
+
 async def unexpected_error(exc: Exception) -> Response:
-    # the type only: an exception's text may carry data (a driver quoting its DSN)
-    log.error("unhandled error", extra={"error_type": type(exc).__name__, "route": getattr(g, "route", UNMATCHED)})
+    # the response says nothing of it (an exception's text may carry data); the log does
+    log.error("unhandled error", extra={**unexpected_error_fields(exc), "route": getattr(g, "route", UNMATCHED)})
     return error_response(InternalServerError("An unexpected error occurred"))
 
 

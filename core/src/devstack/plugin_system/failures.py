@@ -10,7 +10,11 @@ pluggy wrote from code and files (``ContractError``, a YAML syntax error's posit
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 import traceback
+from collections.abc import Iterable
 from pathlib import PurePath
 
 import pluggy
@@ -31,6 +35,48 @@ class PluginTimeout(Exception):
         self.seconds = seconds
 
 
+def short_path(filename: str, line: int, package: str | None) -> str:
+    """``pkg/module.py:12``: a file as a person finds it in their own source tree."""
+    parts = PurePath(filename).parts
+    if package and package in parts:
+        last = len(parts) - 1 - parts[::-1].index(package)
+        return "/".join(parts[last:]) + f":{line}"
+    return f"{'/'.join(parts[-2:])}:{line}"
+
+
+def hook_location(plugin: object, hook: str, package: str | None) -> str | None:
+    """Where a plugin defines its implementation of ``hook`` (None when it cannot be told)."""
+    function = inspect.unwrap(getattr(plugin, hook, None) or (lambda: None))
+    try:
+        filename = inspect.getsourcefile(function)
+        line = inspect.getsourcelines(function)[1]
+    except (OSError, TypeError):
+        return None
+    return short_path(filename, line, package) if filename and hook in getattr(function, "__name__", "") else None
+
+
+def registration_reason(exc: BaseException, plugin: object, package: str | None) -> str | None:
+    """pluggy's refusal of a hook implementation with the file and line of that
+    implementation (None for any other failure)."""
+    if not isinstance(exc, pluggy.PluginValidationError):
+        return None
+    found = re.search(r"for hook '(\w+)'", str(exc))
+    location = hook_location(plugin, found.group(1), package) if found else None
+    reason = one_line(str(exc))
+    return f"{reason} (at {location})" if location else reason
+
+
+def unknown_hooks_reason(unknown: Iterable[str], known: Iterable[str], plugin: object, package: str | None) -> str:
+    """``unknown hooks ['devstack_rutes'] (at pkg/plugin.py:12; did you mean devstack_routes?)``."""
+    names = sorted(unknown)
+    notes = [f"at {where}" for where in (hook_location(plugin, name, package) for name in names) if where]
+    for name in names:
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
+        if close:
+            notes.append(f"{name}: did you mean {close[0]}?")
+    return f"unknown hooks {names}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def where(exc: BaseException, package: str | None) -> str | None:
     """``pkg/module.py:12``: the innermost frame of the traceback that runs code of the
     plugin's own ``package`` (None when none does: a reason without a location beats one
@@ -44,11 +90,7 @@ def where(exc: BaseException, package: str | None) -> str | None:
             found = (frame.f_code.co_filename, line)
     if found is None:
         return None
-    parts = PurePath(found[0]).parts
-    if package in parts:
-        last = len(parts) - 1 - parts[::-1].index(package)
-        return "/".join(parts[last:]) + f":{found[1]}"
-    return f"{parts[-1]}:{found[1]}"
+    return short_path(found[0], found[1], package)
 
 
 def yaml_position(exc: yaml.YAMLError) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 import pluggy
 
 from devstack.plugin_system import hookspecs
-from devstack.plugin_system.failures import describe_failure
+from devstack.plugin_system.compat import incompatibility
+from devstack.plugin_system.failures import describe_failure, registration_reason, unknown_hooks_reason
 from devstack.plugin_system.hookcalls import HookCalls
 from devstack.plugin_system.records import PluginError, PluginRecord
 
@@ -122,10 +123,14 @@ class PluginRegistry:
         self._register(record, plugin)
 
     def _register(self, record: PluginRecord, plugin: object) -> None:
+        reason = incompatibility(plugin)
+        if reason is not None:  # before any of its hooks can run
+            self.fail(record, "compatibility", PluginError(reason), reason)
+            return
         try:
             self.pm.register(self.calls.isolated(record, plugin), name=record.name)
         except Exception as exc:  # noqa: BLE001 - bad hook signatures and the like
-            self.fail(record, "registration", exc)
+            self.fail(record, "registration", exc, registration_reason(exc, plugin, record.package))
             return
         unknown = [
             impl.function.__name__
@@ -135,8 +140,9 @@ class PluginRegistry:
             if impl.plugin_name == record.name
         ]
         if unknown:
-            self.fail(record, "registration", PluginError("unknown hooks"))
-            record.error = f"registration failed: unknown hooks {sorted(unknown)}"
+            known = [name for name in dir(hookspecs) if name.startswith("devstack_")]
+            detail = unknown_hooks_reason(unknown, known, plugin, record.package)
+            self.fail(record, "registration", PluginError("unknown hooks"), detail)
             return
         record.plugin = plugin
         callers = self.pm.get_hookcallers(self.pm.get_plugin(record.name)) or []

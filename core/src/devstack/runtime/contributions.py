@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from quart import Blueprint
 
-from devstack.contract import check_refs, core_fragment, load_fragment, source_name
+from devstack.contract import check_refs, check_shape, core_fragment, load_fragment, source_name
 from devstack.foundation.settings_errors import invalid_settings
 from devstack.plugin_system.contributions import HealthCheck
 from devstack.plugin_system.records import PluginRecord
@@ -96,7 +96,9 @@ def collect_fragments(state: DevstackState) -> dict[str, dict[str, Any]]:
             continue
         try:
             fragment = load_fragment(source)
-            check_refs(source_name(source) if not isinstance(source, Mapping) else record.name, fragment, core)
+            name = source_name(source) if not isinstance(source, Mapping) else record.name
+            check_shape(name, fragment, source)
+            check_refs(name, fragment, core, source)
         except Exception as exc:  # noqa: BLE001
             state.registry.fail(record, "contract", exc)
             continue

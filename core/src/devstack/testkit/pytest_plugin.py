@@ -6,7 +6,8 @@ a conftest by overriding ``devstack_plugins``, ``devstack_env`` and
 ``devstack_app``/``devstack_client`` (in-process, Quart's test client), ``devstack_server``
 (a real ``devstack serve`` process) or ``devstack_contract``. The async fixtures are
 pytest-asyncio fixtures: set ``asyncio_mode = "auto"`` (as devstack's own tests do); in
-strict mode mark the tests ``@pytest.mark.asyncio``.
+strict mode mark the tests ``@pytest.mark.asyncio``. ``--devstack-conformance=NAME`` runs
+the conformance suite against installed plugin NAME (see ``devstack.conformance``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
+from devstack.conformance.session import OPTION, add_option, configure_conformance
 from devstack.testing import ServerProcess
 from devstack.testkit.app import AppSpec, PluginChoice, app_for, server_for
 from devstack.testkit.contract import Contract
@@ -33,10 +35,17 @@ except ImportError:  # pragma: no cover - without it only the sync fixtures work
     async_fixture = pytest.fixture
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_option(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "devstack(plugins=None, env=None, **core_settings): the app this test's devstack fixtures build"
     )
+    name = config.getoption(OPTION, default=None)
+    if name:
+        configure_conformance(config, name)
 
 
 @pytest.fixture

@@ -3,4 +3,5 @@
 from devstack.api import DatastorePlugin
 from devstack_mongodb.store import MongoStore
 
-plugin = DatastorePlugin(MongoStore)
+# the plugin API it was built for, checked by core at load
+plugin = DatastorePlugin(MongoStore, plugin_api="1.0")

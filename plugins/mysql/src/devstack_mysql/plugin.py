@@ -3,4 +3,5 @@
 from devstack.api import DatastorePlugin
 from devstack_mysql.store import MysqlStore
 
-plugin = DatastorePlugin(MysqlStore)
+# the plugin API it was built for, checked by core at load
+plugin = DatastorePlugin(MysqlStore, plugin_api="1.0")

@@ -3,4 +3,5 @@
 from devstack.api import DatastorePlugin
 from devstack_postgres.store import PostgresStore
 
-plugin = DatastorePlugin(PostgresStore)
+# the plugin API it was built for, checked by core at load
+plugin = DatastorePlugin(PostgresStore, plugin_api="1.0")

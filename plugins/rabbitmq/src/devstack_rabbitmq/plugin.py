@@ -18,6 +18,8 @@ from devstack_rabbitmq.routes import build_blueprint
 from devstack_rabbitmq.service import MANAGEMENT_SERVICE, SERVICE, service_of
 from devstack_rabbitmq.settings import RabbitMQSettings
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+
 
 @hookimpl
 def devstack_settings() -> type[BaseSettings]:

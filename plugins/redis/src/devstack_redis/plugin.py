@@ -17,6 +17,10 @@ from devstack_redis.service import SERVICE, service_of
 from devstack_redis.settings import RedisSettings
 from devstack_redis.shared_cache import RedisCache
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+# the conformance suite's backend outage: the standalone URL and no cluster nodes, at a closed port
+DEVSTACK_CONFORMANCE = {"unreachable": {"REDIS_URL": "redis://127.0.0.1:{port}/0", "REDIS_NODES": ""}}
+
 
 @hookimpl
 def devstack_settings() -> type[RedisSettings]:

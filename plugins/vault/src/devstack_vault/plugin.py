@@ -21,6 +21,10 @@ from devstack_vault.service import SERVICE, service_of
 from devstack_vault.settings import VaultSettings
 from devstack_vault.tls import issue_tls_material
 
+DEVSTACK_PLUGIN_API = "1.0"  # the plugin API it was built for, checked by core at load
+# the conformance suite writes its secrets to the shared OpenBao: few examples per operation
+DEVSTACK_CONFORMANCE = {"max_examples": 3}
+
 
 @hookimpl
 def devstack_settings() -> type[VaultSettings]:
