@@ -10,8 +10,8 @@ Sequence in each serving process (single process, or every worker):
    usual, so that a load balancer checking readiness takes the instance out before it
    stops accepting them (the ``preStop`` pause of an orchestrator, built in);
 3. requests in flight are awaited (at most ``DEVSTACK_SHUTDOWN_GRACE`` seconds in all);
-4. Hypercorn stops listening, closes idle connections, waits for what remains (the rest
-   of the grace period) and runs the lifespan shutdown: the plugins' ``devstack_shutdown``
+4. the server (Hypercorn or Granian) stops listening, closes idle connections, waits for
+   what remains (the rest of the grace period) and runs the lifespan shutdown: the plugins' ``devstack_shutdown``
    hooks close their pools and connections;
 5. the process exits with code 0.
 """
@@ -86,9 +86,9 @@ async def stop_requested(process_event: ProcessEvent | None = None) -> None:
             loop.remove_signal_handler(handled)
 
 
-async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> None:
+async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> float:
     """Steps 2 and 3: mark the app shutting down, keep serving ``delay`` seconds, await
-    requests in flight (at most ``grace`` seconds)."""
+    requests in flight (at most ``grace`` seconds); returns the seconds left of the grace."""
     from devstack.runtime.state import state_of
 
     loop = asyncio.get_running_loop()
@@ -107,6 +107,7 @@ async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | Non
     if config is not None:
         config.graceful_timeout = left  # Hypercorn's own wait gets what is left of the grace
     log.info("requests drained; closing", extra={"in_flight": in_flight.active, "grace_left_s": round(left, 2)})
+    return left
 
 
 def shutdown_trigger(
