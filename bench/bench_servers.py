@@ -47,8 +47,20 @@ TARGETS = (
     Target("GET /health/", "devstack", "/health/", "bare Quart GET /health/", HOST_TARGET),
     Target("GET /", "devstack", "/", "bare Quart GET /health/", HOST_TARGET),
     Target(f"GET {CACHE_KEY}", "devstack", CACHE_KEY, "GET /health/", BACKEND_TARGET),
-    Target("GET /examples/database/postgres/query", "devstack", "/examples/database/postgres/query", "GET /health/", BACKEND_TARGET),
-    Target("GET /examples/database/mysql/query", "devstack", "/examples/database/mysql/query", "GET /health/", BACKEND_TARGET),
+    Target(
+        "GET /examples/database/postgres/query",
+        "devstack",
+        "/examples/database/postgres/query",
+        "GET /health/",
+        BACKEND_TARGET,
+    ),
+    Target(
+        "GET /examples/database/mysql/query",
+        "devstack",
+        "/examples/database/mysql/query",
+        "GET /health/",
+        BACKEND_TARGET,
+    ),
 )
 
 
@@ -89,7 +101,10 @@ def measure(server: str, args: argparse.Namespace, best: dict[tuple[str, str], R
 
 def report(best: dict[tuple[str, str], Result]) -> list[str]:
     """The markdown table: req/s per target and server, the ratio, met or missed."""
-    lines = ["| route | server | req/s | p99 ms | non-2xx | ratio | target | |", "|---|---|---:|---:|---:|---|---:|---|"]
+    lines = [
+        "| route | server | req/s | p99 ms | non-2xx | ratio | target | |",
+        "|---|---|---:|---:|---:|---|---:|---|",
+    ]
     for server in SERVERS:
         for target in TARGETS:
             result = best[(server, target.label)]

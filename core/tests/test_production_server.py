@@ -162,7 +162,8 @@ def test_every_log_line_is_json_and_the_server_logs_once(server: ServerProcess, 
 def test_shutdown_delay_keeps_serving_new_connections_while_not_ready(server_name: str) -> None:
     """DEVSTACK_SHUTDOWN_DELAY: after SIGTERM /health/ready answers 503 at once, yet new
     connections are still accepted and served until the delay is over; then the drain."""
-    process = ServerProcess(env=server_env(server_name, DEVSTACK_SHUTDOWN_DELAY="3", DEVSTACK_SHUTDOWN_GRACE="5")).start()
+    env = server_env(server_name, DEVSTACK_SHUTDOWN_DELAY="3", DEVSTACK_SHUTDOWN_GRACE="5")
+    process = ServerProcess(env=env).start()
     try:
         assert process.process is not None
         signalled = time.monotonic()

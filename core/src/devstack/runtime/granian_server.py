@@ -35,17 +35,25 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
+from granian import _granian
 from granian._futures import _new_cbscheduler
-from granian._granian import ASGIWorker, SocketHolder, WorkerSignal
 from granian.http import HTTP1Settings, HTTP2Settings
 from hypercorn.config import Sockets
+from hypercorn.utils import LifespanFailureError
 from quart import Quart
 
 from devstack.foundation.settings import CoreSettings
 from devstack.runtime import tls
+from devstack.runtime.app import in_flight_of
 from devstack.runtime.shutdown import drain, stop_requested
+from devstack.runtime.state import state_of
 
 log = logging.getLogger("devstack.server")
+
+# The extension's own signatures (its .pyi lags them: no ipc or metrics arguments)
+ASGIWorker: Any = _granian.ASGIWorker
+SocketHolder: Any = _granian.SocketHolder
+WorkerSignal = _granian.WorkerSignal
 
 KEEP_ALIVE_MS = 5000  # as Hypercorn's keep_alive_timeout: an idle connection is closed after 5 s
 
@@ -85,7 +93,7 @@ class Listener:
         self.secure = secure
         self.callback = callback
         self.options = options
-        self.current: tuple[WorkerSignal, asyncio.Future[None]] | None = None
+        self.current: tuple[_granian.WorkerSignal, asyncio.Future[None]] | None = None
 
     def start(self, material: tuple[str, str] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -104,7 +112,7 @@ class Listener:
                 self.worker(holder, options).serve_str(scheduler, loop, signal)
         self.current = (signal, stopped)
 
-    def worker(self, holder: SocketHolder, tls_options: dict[str, Any]) -> Any:
+    def worker(self, holder: Any, tls_options: dict[str, Any]) -> Any:
         max_head = self.options.max_head
         return ASGIWorker(
             1,
@@ -150,7 +158,9 @@ def finish(future: asyncio.Future[None]) -> None:
 class GranianListeners:
     """The plain and HTTPS listeners of one serving process."""
 
-    def __init__(self, app: Quart, secure: list[socket.socket], insecure: list[socket.socket], options: ListenerOptions):
+    def __init__(
+        self, app: Quart, secure: list[socket.socket], insecure: list[socket.socket], options: ListenerOptions
+    ):
         callback = watcher_callback(app)
         self.listeners = [Listener(sock, False, callback, options) for sock in insecure]
         self.listeners += [Listener(sock, True, callback, options) for sock in secure]
@@ -182,19 +192,14 @@ class GranianListeners:
 
 
 async def serve(
-    app: Quart, settings: CoreSettings, sockets: Sockets, backlog: int, process_event: ProcessEvent | None
+    app: Quart, settings: CoreSettings, sockets: Sockets, options: ListenerOptions, process_event: ProcessEvent | None
 ) -> None:
     """One serving process on Granian: start the app, listen, wait for the stop, drain, stop."""
-    from devstack.runtime.app import in_flight_of
-    from devstack.runtime.server import MAX_REQUEST_HEAD, ServeError
-    from devstack.runtime.state import state_of
-
     try:
         await app.startup()
-    except Exception:  # noqa: BLE001 - Quart logged it; said in one line by the CLI
-        reason = tls.startup_failure() or "the application failed to start (see the log lines above)"
-        raise ServeError(reason) from None
-    options = ListenerOptions(backlog=backlog, max_head=MAX_REQUEST_HEAD)
+    except Exception:  # noqa: BLE001 - Quart logged it
+        # the failure Hypercorn's lifespan raises too: devstack serve says it in one line
+        raise LifespanFailureError("startup", "the application failed to start") from None
     listeners = GranianListeners(app, sockets.secure_sockets, sockets.insecure_sockets, options)
     try:
         listeners.start(state_of(app).tls)

@@ -138,7 +138,8 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
             if settings.server == "granian":
                 from devstack.runtime import granian_server
 
-                runner.run(granian_server.serve(app, settings, sockets, config.backlog, shutdown_event))
+                options = granian_server.ListenerOptions(backlog=config.backlog, max_head=MAX_REQUEST_HEAD)
+                runner.run(granian_server.serve(app, settings, sockets, options, shutdown_event))
             else:
                 runner.run(hypercorn_serve(app, config, sockets, shutdown_event))
     except LifespanFailureError:
@@ -160,7 +161,9 @@ async def hypercorn_serve(app: Any, config: DevstackConfig, sockets: Sockets, ev
     trigger = shutdown_trigger(
         app, in_flight_of(app), settings.shutdown_grace, config, process_event=event, delay=settings.shutdown_delay
     )
-    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger)
+    await worker_serve(
+        wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger
+    )
 
 
 def check_server(settings: CoreSettings) -> None:
@@ -171,8 +174,7 @@ def check_server(settings: CoreSettings) -> None:
         import granian  # noqa: F401
     except ImportError:
         raise ServeError(
-            "the Granian server is not installed (--server / DEVSTACK_SERVER): "
-            "pip install 'devstack-core[granian]'"
+            "the Granian server is not installed (--server / DEVSTACK_SERVER): pip install 'devstack-core[granian]'"
         ) from None
 
 
