@@ -253,7 +253,7 @@ def test_a_request_still_running_after_the_grace_is_no_traceback_nor_a_500(serve
         assert process.process.wait(15) == 0
         slow.join(15)
         if "answer" in outcome:
-            status, headers, body = outcome["answer"]
+            status, _headers, body = outcome["answer"]
             assert status == 503, (status, body[:200])
             assert json.loads(body)["details"]["reason"] == "shutting_down"
         assert "Traceback" not in process.log()
