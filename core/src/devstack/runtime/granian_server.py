@@ -27,7 +27,6 @@ below its next minor version.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -43,9 +42,7 @@ from hypercorn.config import Sockets
 from hypercorn.utils import LifespanFailureError
 from quart import Quart
 
-from devstack.foundation.errors import ServiceUnavailable
 from devstack.foundation.settings import CoreSettings
-from devstack.http.pipeline import new_request_id
 from devstack.runtime import tls
 from devstack.runtime.app import in_flight_of
 from devstack.runtime.shutdown import drain, stop_requested
@@ -73,36 +70,14 @@ def watcher_callback(app: Quart) -> Callable[[Any], Awaitable[None]]:
 
     async def run(watcher: Any) -> None:
         proto = watcher.proto
-        started = False
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = True
-            await proto.send(message)
-
         try:
-            await app(watcher.scope, proto.receive, send)
-        except asyncio.CancelledError:
-            # the shutdown grace is over and the loop closes: no traceback (Granian would
-            # log one and answer a bare 500); a response not begun is a 503 envelope
-            if not started:
-                await shutting_down(proto)
-            watcher.done()
-            return
+            await app(watcher.scope, proto.receive, proto.send)
         except BaseException as exc:  # noqa: BLE001 - handed to Granian, which ends the response
             watcher.err(exc)
             return
         watcher.done()
 
     return run
-
-
-async def shutting_down(proto: Any) -> None:
-    error = ServiceUnavailable("devstack", "the server stopped before the request was answered", reason="shutting_down")
-    body = json.dumps(error.body(new_request_id())).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await proto.send({"type": "http.response.start", "status": 503, "headers": headers})
-    await proto.send({"type": "http.response.body", "body": body})
 
 
 def socket_name(sock: socket.socket) -> str:
