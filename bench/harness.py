@@ -1,7 +1,7 @@
 """Load-test harness shared by the bench scripts.
 
 Starts servers (devstack with any environment, or a bare Quart route on the same
-Hypercorn/uvloop stack), drives them with wrk (Debian package ``wrk``), and prints req/s,
+Hypercorn/uvloop or Granian/uvloop stack), drives them with wrk (Debian package ``wrk``), and prints req/s,
 p50 and p99 per endpoint with ratios against a baseline measured in the same run.
 
     from harness import Server, bare_quart_server, devstack_server, wrk, print_table
@@ -129,20 +129,15 @@ def devstack_server(env: Mapping[str, str] | None = None, port: int | None = Non
     return Server([sys.executable, "-m", "devstack.cli", "serve"], port, merged, name="devstack")
 
 
-def bare_quart_server(port: int | None = None) -> Server:
-    """One Quart route returning ``{"status": "ok"}`` on Hypercorn with uvloop: the ceiling."""
+def bare_quart_server(port: int | None = None, server: str = "hypercorn") -> Server:
+    """One Quart route returning ``{"status": "ok"}`` on Hypercorn (or Granian) with
+    uvloop: the ceiling."""
     port = port or free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "hypercorn",
-        "--worker-class",
-        "uvloop",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "bare_app:app",
-    ]
-    return Server(command, port, name="bare-quart", cwd=BENCH_DIR)
+    command = [sys.executable, "-m", "hypercorn", "--worker-class", "uvloop", "--bind", f"127.0.0.1:{port}"]
+    if server == "granian":
+        command = [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--port", str(port)]
+        command += ["--host", "127.0.0.1", "--no-ws", "--log-level", "warning"]
+    return Server([*command, "bare_app:app"], port, name=f"bare-quart-{server}", cwd=BENCH_DIR)
 
 
 @dataclass

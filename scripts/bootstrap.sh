@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment .venv with uv, tox and tox-uv.
 #   scripts/bootstrap.sh            tooling only (what the test command needs)
-#   scripts/bootstrap.sh --app      also devstack-core and all six plugins, editable
+#   scripts/bootstrap.sh --app      also devstack-core (with Granian) and all six plugins, editable
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 VENV=$ROOT/.venv
@@ -17,7 +17,7 @@ fi
 uv_install() { "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" "$@"; }
 uv_install "tox>=4.20" "tox-uv>=1.11"
 if [[ ${1:-} == --app ]]; then
-  args=(-e "$ROOT/core")
+  args=(-e "$ROOT/core[granian]")
   for plugin in vault postgres mysql mongodb redis rabbitmq; do
     args+=(-e "$ROOT/plugins/$plugin")
   done

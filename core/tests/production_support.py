@@ -12,16 +12,22 @@ from typing import Any
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN_PATH = FIXTURES / "pluginpath"
 EXEMPT = ("/health/live", "/health/ready", "/metrics")
+# every behaviour of ``devstack serve`` is shown on both servers (the ``server_name`` fixture)
+SERVERS = ("hypercorn", "granian")
+# the logger of each server's "Running on ..." lines
+RUNNING_LOGGER = {"hypercorn": "hypercorn.error", "granian": "devstack.server"}
 
 
-def server_env(**extra: str) -> dict[str, str]:
-    """Environment of a ``devstack serve`` child: only the test kit plugin, JSON logs at INFO."""
+def server_env(server: str = "hypercorn", **extra: str) -> dict[str, str]:
+    """Environment of a ``devstack serve`` child on ``server``: only the test kit plugin,
+    JSON logs at INFO."""
     path = os.pathsep.join(p for p in [str(PLUGIN_PATH), os.environ.get("PYTHONPATH", "")] if p)
     env = {
         "PYTHONPATH": path,
         "DEVSTACK_PLUGINS": "testkit",
         "DEVSTACK_LOG_LEVEL": "INFO",
         "DEVSTACK_RATE_LIMIT_ENABLED": "false",
+        "DEVSTACK_SERVER": server,
     }
     env.update(extra)
     return env

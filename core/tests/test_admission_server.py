@@ -22,8 +22,8 @@ TOKEN = string.ascii_uppercase + string.digits + "-_.!~"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess(env=server_env()) as process:
+def server(server_name: str) -> Iterator[ServerProcess]:
+    with ServerProcess(env=server_env(server_name)) as process:
         yield process
 
 
@@ -104,3 +104,11 @@ def test_the_served_contract_points_at_the_instance_it_came_from(server: ServerP
     document_url = f"{server.url}/openapi.json"
     servers = json.loads(body)["servers"]
     assert [urljoin(document_url, entry["url"]) for entry in servers] == [f"{server.url}/"], servers
+
+
+def test_no_bad_input_above_left_a_traceback_in_the_log(server: ServerProcess) -> None:
+    """Run last in this module: every hostile request above was answered without an
+    exception escaping to the server's log."""
+    text = server.log()
+    assert "Traceback" not in text
+    assert all(json.loads(line)["level"] != "ERROR" for line in text.splitlines() if line.strip())

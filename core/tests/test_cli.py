@@ -127,33 +127,43 @@ def taken_port() -> Iterator[int]:
         yield taken.getsockname()[1]
 
 
-def test_serve_on_a_port_in_use_names_the_port(taken_port: int) -> None:
-    result = devstack("serve", "--port", str(taken_port))
+def test_serve_on_a_port_in_use_names_the_port(taken_port: int, server_name: str) -> None:
+    result = devstack("serve", "--server", server_name, "--port", str(taken_port))
     one_line_error(result, f"127.0.0.1:{taken_port}", "already in use", "DEVSTACK_PORT")
     assert result.returncode == 2
 
 
-def test_serve_on_an_https_port_in_use_names_that_port(taken_port: int) -> None:
-    result = devstack("serve", "--tls", "--port", str(free_port()), "--https-port", str(taken_port))
+def test_serve_on_an_https_port_in_use_names_that_port(taken_port: int, server_name: str) -> None:
+    ports = ["--port", str(free_port()), "--https-port", str(taken_port)]
+    result = devstack("serve", "--server", server_name, "--tls", *ports)
     one_line_error(result, f"127.0.0.1:{taken_port}", "already in use", "DEVSTACK_HTTPS_PORT")
 
 
-def test_serve_with_tls_and_no_certificate_names_the_settings() -> None:
-    result = devstack("serve", "--tls", "--port", str(free_port()), "--https-port", str(free_port()))
+def test_serve_with_tls_and_no_certificate_names_the_settings(server_name: str) -> None:
+    ports = ["--port", str(free_port()), "--https-port", str(free_port())]
+    result = devstack("serve", "--server", server_name, "--tls", *ports)
     one_line_error(result, "no certificate", "DEVSTACK_TLS_CERT_FILE", "--certfile")
     assert result.returncode == 2
 
 
-def test_serve_with_a_missing_certificate_file_names_the_file(tmp_path: Path) -> None:
+def test_serve_with_a_missing_certificate_file_names_the_file(tmp_path: Path, server_name: str) -> None:
     cert, key = tmp_path / "absent.crt", tmp_path / "absent.key"
     ports = ["--port", str(free_port()), "--https-port", str(free_port())]
-    result = devstack("serve", "--tls", *ports, "--certfile", str(cert), "--keyfile", str(key))
+    result = devstack("serve", "--server", server_name, "--tls", *ports, "--certfile", str(cert), "--keyfile", str(key))
     one_line_error(result, str(cert), "DEVSTACK_TLS_CERT_FILE", "No such file")
 
 
 def test_serve_on_an_unresolvable_host_names_the_host() -> None:
     result = devstack("serve", "--host", "no-such-host.invalid", "--port", str(free_port()))
     one_line_error(result, "no-such-host.invalid", "does not resolve", "DEVSTACK_HOST")
+    assert result.returncode == 2
+
+
+def test_serve_on_granian_without_the_extra_names_the_extra(tmp_path: Path) -> None:
+    (tmp_path / "granian.py").write_text("raise ImportError('not installed here')\n")  # as if absent
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    result = devstack("serve", "--server", "granian", "--port", str(free_port()), env=env)
+    one_line_error(result, "Granian", "DEVSTACK_SERVER", "devstack-core[granian]")
     assert result.returncode == 2
 
 

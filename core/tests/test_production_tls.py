@@ -1,4 +1,4 @@
-"""TLS with a real ``devstack serve``: plain and HTTPS ports at once, TLS 1.2+, the
+"""TLS with a real ``devstack serve`` (Hypercorn and Granian): plain and HTTPS ports at once, TLS 1.2+, the
 certificate from files or from the ``devstack_tls_certificate`` hook, and renewal on the
 same SSL context (new handshakes get the new certificate)."""
 
@@ -70,14 +70,14 @@ def private_files() -> set[str]:
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
-def test_files_both_ports_tls12_minimum_and_reload(tmp_path: Path) -> None:
+def test_files_both_ports_tls12_minimum_and_reload(tmp_path: Path, server_name: str) -> None:
     first_cert, first_key = make_certificate(tmp_path / "one", "server", "first")
     second_cert, second_key = make_certificate(tmp_path / "two", "server", "second")
     live_cert, live_key = tmp_path / "live.crt", tmp_path / "live.key"
     shutil.copy(first_cert, live_cert)
     shutil.copy(first_key, live_key)
     https_port = free_port()
-    env = server_env(DEVSTACK_HTTPS_PORT=str(https_port), DEVSTACK_TLS_CHECK_INTERVAL="0.3")
+    env = server_env(server_name, DEVSTACK_HTTPS_PORT=str(https_port), DEVSTACK_TLS_CHECK_INTERVAL="0.3")
     args = ["--tls", "--certfile", str(live_cert), "--keyfile", str(live_key)]
     with ServerProcess(env=env, args=args) as server:
         status, _headers, body = get(server.port, "/health/")  # plain HTTP still served
@@ -109,13 +109,14 @@ def test_files_both_ports_tls12_minimum_and_reload(tmp_path: Path) -> None:
     )
 
 
-def test_certificate_from_the_hook_renewed_in_its_window(tmp_path: Path) -> None:
+def test_certificate_from_the_hook_renewed_in_its_window(tmp_path: Path, server_name: str) -> None:
     certificates = tmp_path / "issued"
     first_cert, _ = make_certificate(certificates, "1", "issued-first")
     second_cert, _ = make_certificate(certificates, "2", "issued-second")
     before = private_files()
     https_port = free_port()
     env = server_env(
+        server_name,
         DEVSTACK_TLS_ENABLED="true",
         DEVSTACK_HTTPS_PORT=str(https_port),
         DEVSTACK_TLS_CHECK_INTERVAL="0.3",
@@ -143,8 +144,8 @@ def test_contexts_offer_tls_12_or_newer_only() -> None:
     assert context.options & ssl.OP_NO_COMPRESSION
 
 
-def test_tls_without_any_certificate_fails_to_start() -> None:
-    env = server_env(DEVSTACK_TLS_ENABLED="true", DEVSTACK_HTTPS_PORT=str(free_port()))
+def test_tls_without_any_certificate_fails_to_start(server_name: str) -> None:
+    env = server_env(server_name, DEVSTACK_TLS_ENABLED="true", DEVSTACK_HTTPS_PORT=str(free_port()))
     process = ServerProcess(env=env)
     with pytest.raises(RuntimeError):
         process.start(timeout=20)

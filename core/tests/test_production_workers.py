@@ -1,4 +1,4 @@
-"""``devstack serve --workers 2``: /metrics aggregates both workers, rate limits are shared
+"""``devstack serve --workers 2`` (Hypercorn and Granian): /metrics aggregates both workers, rate limits are shared
 through Redis, SIGTERM stops both workers cleanly."""
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ def requests_served(metrics: str, endpoint: str, status: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_two_workers_share_metrics_and_redis_rate_limits(tmp_path: Path) -> None:
+def test_two_workers_share_metrics_and_redis_rate_limits(tmp_path: Path, server_name: str) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # cleaned at start
     prefix = f"devstack-test-{uuid.uuid4().hex}"
     env = server_env(
+        server_name,
         DEVSTACK_WORKERS="2",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         DEVSTACK_RATE_LIMIT_ENABLED="true",

@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "DEVSTACK_PORT": args.port,
         "DEVSTACK_HTTPS_PORT": args.https_port,
         "DEVSTACK_WORKERS": args.workers,
+        "DEVSTACK_SERVER": args.server,
         "DEVSTACK_TLS_ENABLED": {True: "true", False: "false"}.get(args.tls),
         "DEVSTACK_TLS_CERT_FILE": args.certfile,
         "DEVSTACK_TLS_KEY_FILE": args.keyfile,
@@ -224,11 +225,14 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"devstack {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve the API with Hypercorn")
+    serve = sub.add_parser("serve", help="serve the API (Hypercorn, or Granian with --server granian)")
     serve.add_argument("--host", help="bind address (DEVSTACK_HOST)")
     serve.add_argument("--port", type=int, help="HTTP port (DEVSTACK_PORT, default 8001)")
     serve.add_argument("--https-port", type=int, help="HTTPS port (DEVSTACK_HTTPS_PORT, default 8444)")
     serve.add_argument("--workers", type=int, help="worker processes (DEVSTACK_WORKERS, default 1)")
+    serve.add_argument(
+        "--server", choices=("hypercorn", "granian"), help="HTTP server (DEVSTACK_SERVER, default hypercorn)"
+    )
     serve.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None, help="also serve HTTPS")
     serve.add_argument("--certfile", help="PEM certificate chain (when no plugin issues one)")
     serve.add_argument("--keyfile", help="PEM private key")

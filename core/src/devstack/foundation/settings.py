@@ -90,6 +90,9 @@ class CoreSettings(BaseSettings):
     port: int = Field(8001, ge=1, le=65535, description="HTTP port")
     https_port: int = Field(8444, ge=1, le=65535, description="HTTPS port (when TLS is enabled)")
     workers: int = Field(1, ge=1, le=64, description="Worker processes for `devstack serve`")
+    server: Literal["hypercorn", "granian"] = Field(
+        "hypercorn", description="HTTP server of `devstack serve`: hypercorn or granian (needs devstack-core[granian])"
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR")
     instance_id: str = Field(
         "",

@@ -1,8 +1,10 @@
-"""``devstack serve``: Hypercorn (uvloop) on the plain and, with TLS, the HTTPS port.
+"""``devstack serve``: Hypercorn (uvloop) on the plain and, with TLS, the HTTPS port; or
+Granian with ``--server granian`` (see :mod:`devstack.runtime.granian_server`).
 
 One process (``--workers 1``, the default) or a parent with N spawned workers sharing
-the listening sockets. In both cases every serving process runs Hypercorn's
-``worker_serve`` with devstack's shutdown trigger (see :mod:`devstack.runtime.shutdown`), builds
+the listening sockets (bound here, for either server). In both cases every serving process
+runs Hypercorn's ``worker_serve`` with devstack's shutdown trigger (see
+:mod:`devstack.runtime.shutdown`), or Granian's listeners with the same drain, builds
 its own application (plugins, pools) and, with TLS, obtains its own certificate (see
 :mod:`devstack.runtime.tls`). With several workers:
 
@@ -126,29 +128,20 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
     import uvloop
 
     from devstack.asgi import app
-    from devstack.runtime.app import in_flight_of
-    from devstack.runtime.shutdown import shutdown_trigger
     from devstack.runtime.state import state_of
 
-    state = state_of(app)
+    settings = state_of(app).settings
     lean_log_records()
-    settings = state.settings
-    trigger = shutdown_trigger(
-        app,
-        in_flight_of(app),
-        settings.shutdown_grace,
-        config,
-        process_event=shutdown_event,
-        delay=settings.shutdown_delay,
-    )
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.get_loop().set_exception_handler(_exception_handler)
-            runner.run(
-                worker_serve(
-                    wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger
-                )
-            )
+            if settings.server == "granian":
+                from devstack.runtime import granian_server
+
+                options = granian_server.ListenerOptions(backlog=config.backlog, max_head=MAX_REQUEST_HEAD)
+                runner.run(granian_server.serve(app, settings, sockets, options, shutdown_event))
+            else:
+                runner.run(hypercorn_serve(app, config, sockets, shutdown_event))
     except LifespanFailureError:
         reason = tls.startup_failure() or "the application failed to start (see the log lines above)"
         raise ServeError(reason) from None
@@ -157,6 +150,32 @@ def run_worker(config: DevstackConfig, sockets: Sockets, shutdown_event: Process
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+async def hypercorn_serve(app: Any, config: DevstackConfig, sockets: Sockets, event: ProcessEvent | None) -> None:
+    from devstack.runtime.app import in_flight_of
+    from devstack.runtime.shutdown import shutdown_trigger
+    from devstack.runtime.state import state_of
+
+    settings = state_of(app).settings
+    trigger = shutdown_trigger(
+        app, in_flight_of(app), settings.shutdown_grace, config, process_event=event, delay=settings.shutdown_delay
+    )
+    await worker_serve(
+        wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=trigger
+    )
+
+
+def check_server(settings: CoreSettings) -> None:
+    """``--server granian`` needs the granian extra: say so before binding anything."""
+    if settings.server != "granian":
+        return
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        raise ServeError(
+            "the Granian server is not installed (--server / DEVSTACK_SERVER): pip install 'devstack-core[granian]'"
+        ) from None
 
 
 def run_worker_process(config: DevstackConfig, sockets: Sockets, shutdown_event: ProcessEvent) -> None:
@@ -259,6 +278,7 @@ def serve() -> int:
         # one identity for this instance, read by the app of every worker (spawned ones
         # inherit the environment): they share its per-instance cache entries
         os.environ["DEVSTACK_INSTANCE_ID"] = new_instance_id()
+    check_server(settings)
     prepare_multiprocess_metrics(settings)
     config = hypercorn_config(settings)
     if settings.workers > 1 and settings.rate_limit_enabled and settings.rate_limit_storage.startswith("memory"):

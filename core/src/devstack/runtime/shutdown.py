@@ -10,15 +10,18 @@ Sequence in each serving process (single process, or every worker):
    usual, so that a load balancer checking readiness takes the instance out before it
    stops accepting them (the ``preStop`` pause of an orchestrator, built in);
 3. requests in flight are awaited (at most ``DEVSTACK_SHUTDOWN_GRACE`` seconds in all);
-4. Hypercorn stops listening, closes idle connections, waits for what remains (the rest
-   of the grace period) and runs the lifespan shutdown: the plugins' ``devstack_shutdown``
+4. the server (Hypercorn or Granian) stops listening, closes idle connections, waits for
+   what remains (the rest of the grace period) and runs the lifespan shutdown: the plugins' ``devstack_shutdown``
    hooks close their pools and connections;
-5. the process exits with code 0.
+5. the process exits with code 0. A request still running when the grace is over is
+   cancelled by the server; when it had not begun its answer, it gets a 503 envelope
+   (``reason: shutting_down``) instead of the server's bare 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -27,6 +30,9 @@ from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
+
+from devstack.foundation.errors import ServiceUnavailable
+from devstack.http.pipeline import new_request_id
 
 log = logging.getLogger("devstack.shutdown")
 
@@ -48,12 +54,35 @@ class InFlight:
             return
         self.active += 1
         self.idle.clear()
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            # the shutdown grace is over and the server cancels what still runs: a request
+            # not answered yet gets a 503 envelope (each server's own answer is a bare 500)
+            if not started:
+                await cut_off(send)
         finally:
             self.active -= 1
             if self.active == 0:
                 self.idle.set()
+
+
+async def cut_off(send: ASGISendCallable) -> None:
+    error = ServiceUnavailable("devstack", "the server stopped before the request was answered", reason="shutting_down")
+    body = json.dumps(error.body(new_request_id())).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    try:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    except Exception:  # noqa: BLE001 - the client is gone: nothing to answer
+        log.debug("a request cut off by the shutdown could not be answered")
 
 
 def install_in_flight(app: Quart) -> InFlight:
@@ -86,9 +115,9 @@ async def stop_requested(process_event: ProcessEvent | None = None) -> None:
             loop.remove_signal_handler(handled)
 
 
-async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> None:
+async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | None = None, delay: float = 0.0) -> float:
     """Steps 2 and 3: mark the app shutting down, keep serving ``delay`` seconds, await
-    requests in flight (at most ``grace`` seconds)."""
+    requests in flight (at most ``grace`` seconds); returns the seconds left of the grace."""
     from devstack.runtime.state import state_of
 
     loop = asyncio.get_running_loop()
@@ -107,6 +136,7 @@ async def drain(app: Quart, in_flight: InFlight, grace: float, config: Any | Non
     if config is not None:
         config.graceful_timeout = left  # Hypercorn's own wait gets what is left of the grace
     log.info("requests drained; closing", extra={"in_flight": in_flight.active, "grace_left_s": round(left, 2)})
+    return left
 
 
 def shutdown_trigger(

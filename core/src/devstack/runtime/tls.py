@@ -12,7 +12,10 @@ files inside a fresh 0700 directory only for the duration of ``load_cert_chain``
 
 Renewal: the ``ssl.SSLContext`` Hypercorn serves with is kept, and ``load_cert_chain`` is
 called again *on that same context*, so every new handshake gets the new certificate
-while established connections keep theirs. A plugin's certificate is renewed once it is
+while established connections keep theirs. Granian (rustls) loads the certificate when
+its listener starts and holds no such context: its ``renewal_listeners`` get the new PEM
+text and start a new listener on the same socket (see
+:mod:`devstack.runtime.granian_server`). A plugin's certificate is renewed once it is
 within its renewal window: the last ``DEVSTACK_TLS_RENEW_BEFORE`` seconds of its
 lifetime, or its last third when that is shorter. Certificate files are reloaded when
 either file changes on disk. Both are checked every ``DEVSTACK_TLS_CHECK_INTERVAL``
@@ -28,6 +31,8 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,8 +78,10 @@ def file_signature(*paths: Path) -> tuple[tuple[int, int], ...]:
     return tuple(signature)
 
 
-def load_pem(context: ssl.SSLContext, certificate_pem: str, private_key_pem: str) -> None:
-    """``load_cert_chain`` from PEM text, through 0600 files that exist only meanwhile."""
+@contextmanager
+def pem_files(certificate_pem: str, private_key_pem: str) -> Iterator[tuple[str, str]]:
+    """The PEM text as 0600 files in a fresh 0700 directory, removed when the block ends
+    (``ssl`` and Granian load certificates from paths only)."""
     directory = tempfile.mkdtemp(prefix="devstack-tls-")  # created 0700
     try:
         paths = []
@@ -84,9 +91,15 @@ def load_pem(context: ssl.SSLContext, certificate_pem: str, private_key_pem: str
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
                 handle.write(text)
             paths.append(path)
-        context.load_cert_chain(certfile=paths[0], keyfile=paths[1])
+        yield paths[0], paths[1]
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def load_pem(context: ssl.SSLContext, certificate_pem: str, private_key_pem: str) -> None:
+    """``load_cert_chain`` from PEM text, through 0600 files that exist only meanwhile."""
+    with pem_files(certificate_pem, private_key_pem) as (certfile, keyfile):
+        context.load_cert_chain(certfile=certfile, keyfile=keyfile)
 
 
 def new_context(ciphers: str = CIPHERS, alpn: list[str] | None = None) -> ssl.SSLContext:
@@ -115,6 +128,8 @@ class TlsManager:
         self.renew_at: float | None = None
         self.files_signature: tuple[tuple[int, int], ...] = ()
         self.renewals = 0
+        # called after each renewal (Granian's listeners, which hold no ssl.SSLContext)
+        self.renewal_listeners: list[Callable[[str, str], None]] = []
         self._task: asyncio.Task[None] | None = None
 
     # obtaining ------------------------------------------------------------------------
@@ -220,10 +235,24 @@ class TlsManager:
         self.contexts.append(context)
         return context
 
+    def material(self) -> tuple[str, str]:
+        """The certificate chain and private key as PEM text (for a server that loads
+        them itself)."""
+        if self.source == "plugin":
+            return self.certificate_pem, self.private_key_pem
+        cert, key = self.settings.tls_cert_file, self.settings.tls_key_file
+        assert cert is not None and key is not None  # source "files"
+        return cert.read_text(encoding="ascii"), key.read_text(encoding="ascii")
+
     def reload_contexts(self) -> None:
         for context in self.contexts:
             self.load(context)
+        material = self.material() if self.renewal_listeners else ("", "")
+        if self.renewal_listeners:
+            load_pem(new_context(), *material)  # a listener must not get material that does not load
         self.renewals += 1
+        for listener in self.renewal_listeners:
+            listener(*material)
 
     # renewing -------------------------------------------------------------------------
     def due(self, now: float | None = None) -> bool:
