@@ -361,10 +361,9 @@ def soak(
         # maximum from the start they are flat, and any connection beyond them is a leak
         **{
             f"{name}_{size}": str(POOL_SIZE)
-            for name in ("POSTGRES", "MYSQL")
+            for name in ("POSTGRES", "MYSQL", "MONGODB")
             for size in ("POOL_MIN_SIZE", "POOL_MAX_SIZE")
         },
-        **{f"MONGODB_{size}": str(POOL_SIZE) for size in ("MIN_POOL_SIZE", "MAX_POOL_SIZE")},
     }
     server: Server = devstack_server(env)
     server.ready_path = "/health/live"

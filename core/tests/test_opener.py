@@ -65,8 +65,10 @@ async def test_retries_until_the_backend_answers_then_calls_on_open() -> None:
     assert client is not None
     assert backend.attempts == 4
     assert opened == [client]
+    assert opener.opened.is_set()  # what a call waiting for the client waits on
     await opener.stop()
     assert client.closed and opener.client is None
+    assert not opener.opened.is_set()
 
 
 async def test_stop_while_an_attempt_connects_drops_what_it_opened() -> None:

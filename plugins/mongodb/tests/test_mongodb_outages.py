@@ -150,6 +150,7 @@ async def test_restarted_server_is_recovered_without_restarting_devstack(private
 
 async def test_one_bounded_pool_opened_at_startup_and_closed_at_shutdown(private_secantus: PrivateSecantus) -> None:
     baseline = (await asyncio.to_thread(private_secantus.connections))["current"]
+    # the pool's bounds under their old names, which are still read (MONGODB_POOL_MIN_SIZE ...)
     env = {**private_secantus.env(), "MONGODB_MIN_POOL_SIZE": "2", "MONGODB_MAX_POOL_SIZE": "4"}
     async with running_app(env=env) as (_app, client):
         await wait_health(client, "mongodb", timeout=20.0)

@@ -55,7 +55,7 @@ def pg_env(test_database: str, app_name: str) -> dict[str, str | None]:
         "POSTGRES_PORT": require_env("POSTGRES_PORT"),
         "POSTGRES_USER": require_env("POSTGRES_USER"),
         "POSTGRES_PASSWORD": require_env("POSTGRES_PASSWORD"),
-        "POSTGRES_DB": test_database,
+        "POSTGRES_DATABASE": test_database,
         "POSTGRES_APPLICATION_NAME": app_name,
         "POSTGRES_RETRY_MAX_WAIT": "1",
     }

@@ -33,7 +33,7 @@ async def test_credentials_are_read_from_vault(pg_env, admin, app_name) -> None:
         **pg_env,
         "POSTGRES_USER": "devstack_no_such_role",
         "POSTGRES_PASSWORD": "not-the-password",
-        "POSTGRES_DB": "devstack_no_such_database",
+        "POSTGRES_DATABASE": "devstack_no_such_database",
     }
     async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
         await wait_health(client, "postgres")
@@ -53,7 +53,7 @@ async def test_settings_are_used_when_vault_has_nothing(pg_env, admin, app_name)
     provider = VaultSecrets(require_env("VAULT_ADDR"), require_env("VAULT_TOKEN"))
     provider.prefix = f"devstack-missing-{uuid.uuid4().hex[:8]}/"
     try:
-        env = {**pg_env, "POSTGRES_USER": role, "POSTGRES_PASSWORD": "", "POSTGRES_DB": database}
+        env = {**pg_env, "POSTGRES_USER": role, "POSTGRES_PASSWORD": "", "POSTGRES_DATABASE": database}
         async with running_app(env=env, plugins={"vault-test": provider}) as (_app, client):
             await wait_health(client, "postgres")
             response = await client.post(BASE, json={"key": "from-settings", "value": [1]})

@@ -60,7 +60,7 @@ def private_env(pg_env: dict, server: PrivatePostgres) -> dict:
         "POSTGRES_PORT": str(server.port),
         "POSTGRES_USER": "postgres",
         "POSTGRES_PASSWORD": "",
-        "POSTGRES_DB": "postgres",
+        "POSTGRES_DATABASE": "postgres",
         "POSTGRES_TIMEOUT": "2",
     }
 

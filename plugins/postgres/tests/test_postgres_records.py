@@ -123,7 +123,7 @@ async def test_table_is_created_at_startup_when_missing(pg_env, admin: asyncpg.C
     name = f"devstack_pgfresh_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}" OWNER "{pg_env["POSTGRES_USER"]}"')
     try:
-        async with running_app(env={**pg_env, "POSTGRES_DB": name}) as (_app, client):
+        async with running_app(env={**pg_env, "POSTGRES_DATABASE": name}) as (_app, client):
             await wait_health(client, "postgres")
             response = await client.get(BASE)
             assert (await response.get_json())["count"] == 0
@@ -168,7 +168,7 @@ async def test_a_jsonb_table_of_an_earlier_version_becomes_json_and_keeps_its_ro
             )
         finally:
             await old.close()
-        async with running_app(env={**pg_env, "POSTGRES_DB": name}) as (_app, client):
+        async with running_app(env={**pg_env, "POSTGRES_DATABASE": name}) as (_app, client):
             await wait_health(client, "postgres")
             response = await client.post(BASE, json={"key": "new", "value": "n\u0000l"})
             assert response.status_code == 201

@@ -1,10 +1,10 @@
 """The driver interface a database plugin implements: its pool and its statements.
 
 Everything else (credentials, the background opener, the guard and the metrics, health,
-routes, hooks) is the kit's and calls these methods. A method that takes ``pool`` runs
-inside core's backend guard (breaker, timeout, 503) and is measured, except
-:meth:`Datastore.open_pool`, :meth:`Datastore.close_pool` and :meth:`Datastore.version`,
-which the opener and the health probe bound in time themselves.
+routes, hooks) is the kit's and calls these methods. The statements (:meth:`Datastore.query`,
+``insert``, ``page``) run inside core's backend guard (breaker, timeout, 503) and are
+measured; :meth:`Datastore.version` runs under the health probe's timeout; opening,
+preparing and closing the pool are the background opener's, bounded by the driver.
 """
 
 from __future__ import annotations

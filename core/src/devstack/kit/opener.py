@@ -4,10 +4,11 @@ A plugin whose backend is down at startup must not hold the application back: it
 ``devstack_startup`` calls ``start()``, which returns at once, and its routes answer 503
 until ``client`` is set. ``first_attempt`` is set once the first attempt has settled
 (opened or failed): hand it to ``host.opening(service, opener.first_attempt)`` so that
-``devstack health`` judges only after it. ``stop()`` ends the retrying, waits for an attempt that is still
-connecting (cancelling a driver halfway through its handshake leaks the connections it
-opened, as asyncpg's and aiomysql's pool constructors do), drops what that attempt opened
-and closes the client, each step bounded.
+``devstack health`` judges only after it; ``opened`` is set while ``client`` is in place.
+``stop()`` ends the retrying, waits for an attempt that is still connecting (cancelling a
+driver halfway through its handshake leaks the connections it opened, as asyncpg's and
+aiomysql's pool constructors do), drops what that attempt opened and closes the client,
+each step bounded.
 
 The retry schedule is tenacity's (exponential backoff with jitter, capped).
 """
