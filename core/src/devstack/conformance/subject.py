@@ -47,6 +47,8 @@ class Subject:
     plugin: object | None = None
     load_error: str | None = None
     others: dict[str, object] = field(default_factory=dict)
+    requires: list[str] | None = None
+    """The requirements of its distribution (None: no distribution metadata found)."""
 
     @classmethod
     def load(cls, name: str) -> Subject:
@@ -55,6 +57,8 @@ class Subject:
             found = ", ".join(sorted(points)) or "none"
             return cls(name, load_error=f"no plugin {name!r} is installed (installed: {found})")
         subject = cls(name)
+        dist = points[name].dist
+        subject.requires = list(dist.requires or []) if dist is not None else None
         try:
             subject.plugin = points[name].load()
         except Exception as exc:  # noqa: BLE001 - reported by the plugin-loads rule
