@@ -45,9 +45,13 @@ def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange
 @pytest.fixture(scope="session")
 def down_server(subject: Subject) -> Iterator[ServerProcess]:
     """``devstack serve`` with the plugin pointed at a closed port (its backend down)."""
-    if not subject.has_backend:
-        pytest.skip(f"plugin {subject.name} declares no backend (DEVSTACK_CONFORMANCE['backend'] is False)")
-    env = {**subject.env(), **subject.unreachable_env(free_port())}
+    unreachable = subject.unreachable_env(free_port())
+    if not unreachable:
+        pytest.skip(
+            "no backend to take down: the plugin has no host/port/url/addr setting "
+            "and declares no DEVSTACK_CONFORMANCE['unreachable']"
+        )
+    env = {**subject.env(), **unreachable}
     with ServerProcess(env=env).start(timeout=90) as process:
         yield process
 
@@ -57,6 +61,12 @@ def test_plugin_loads(subject: Subject, built: Built) -> None:
     assert subject.load_error is None, subject.load_error
     assert built.build_error is None, built.build_error
     assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
+
+
+@rule("api-version", "it declares the plugin API it was built for, core can run it, devstack-core is bounded")
+def test_api_version(subject: Subject) -> None:
+    assert subject.plugin is not None, subject.load_error
+    require("api-version", static.api_version_findings(subject.plugin, subject.requires))
 
 
 @rule("contract-valid", "its fragment is valid OpenAPI 3.1 alone and merged, with no dangling $ref")
