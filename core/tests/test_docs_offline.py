@@ -125,7 +125,8 @@ def page() -> Iterator[Page]:
     chromium = shutil.which("chromium")
     assert chromium, "chromium is not installed: run scripts/install-chromium.sh (as root)"
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="devstack-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile after the browser exits
+    with tempfile.TemporaryDirectory(prefix="devstack-chromium-", ignore_cleanup_errors=True) as profile:
         command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={port}"]
         browser = subprocess.Popen(
             [*command, "about:blank"],

@@ -232,3 +232,16 @@ def test_the_settings_table_shows_lists_as_they_are_written() -> None:
         '| core | `DEVSTACK_PLUGINS` | `""` | Allowlist (comma-separated) |',
         '| core | `DEVSTACK_API_KEY_EXEMPT` | `"/a,/b"` | Paths (comma-separated) |',
     ]
+
+
+@pytest.mark.parametrize("setting", ["DEVSTACK_PLUGINS", "DEVSTACK_DISABLE_PLUGINS"])
+def test_a_misspelled_name_in_the_environment_is_exit_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], setting: str
+) -> None:
+    from devstack.cli import main
+
+    monkeypatch.setenv(setting, "valt")
+    assert main(["plugins"]) == 2
+    error = capsys.readouterr().err
+    assert f"devstack: {setting} names 'valt', which no installed plugin has (installed: " in error
+    assert "the format is comma-separated names)" in error

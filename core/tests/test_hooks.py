@@ -4,6 +4,7 @@ when a hook spec has none. Plugins here are in-process objects registered by han
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -542,6 +543,8 @@ async def test_invalid_plugin_settings_fail_that_plugin_only() -> None:
             return Strict
 
     env = {"STRICTPLUGIN_PORT": "not-a-number"}
+    # the reason says where the field is defined: this file, the line of ``port: int = 1``
+    defined_at = f"{__name__.replace('.', '/')}.py:{inspect.getsourcelines(Strict)[1] + 2}"
     async with running_app(plugins={"bad": WithBadSettings()}, discover=False, env=env, strict=False) as (_, client):
         plugins = (await (await client.get("/plugins")).get_json())["plugins"]
         assert plugins == [
@@ -551,7 +554,8 @@ async def test_invalid_plugin_settings_fail_that_plugin_only() -> None:
                 "version": None,
                 "status": "failed",
                 "error": "settings failed: STRICTPLUGIN_PORT='not-a-number': "
-                "Input should be a valid integer, unable to parse string as an integer",
+                "Input should be a valid integer, unable to parse string as an integer "
+                f"(field port at {defined_at})",
                 "hooks": ["devstack_settings"],
                 "routes": [],
                 "health_checks": [],

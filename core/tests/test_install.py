@@ -24,13 +24,20 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """devstack-greeter, and devstack-clash: its route is the greeter's own."""
+    """devstack-greeter; devstack-clash: its route is the greeter's own; devstack-twin: its
+    plugin's name is the greeter's."""
     root = tmp_path_factory.mktemp("fixtures")
     new_plugin("greeter", root)
     clash = new_plugin("clash", root)
     for relative in ("src/devstack_clash/routes.py", "src/devstack_clash/contract.yaml"):
         path = clash / relative
         path.write_text(path.read_text().replace("/clash/greetings", "/greeter/greetings"))
+    # devstack-twin: another distribution whose plugin is also named greeter
+    twin = new_plugin("twin", root)
+    pyproject = twin / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('twin = "devstack_twin.plugin"', 'greeter = "devstack_twin.plugin"')
+    )
     return root
 
 
@@ -61,6 +68,14 @@ def test_install_shows_what_a_plugin_adds_and_refuses_a_collision(bin_dir: Path,
         refused.stderr
     )
     assert "rolled back: removed devstack-clash; restored nothing" in refused.stdout
+    assert requirements(bin_dir) == ["devstack-core==0.1.0", "devstack-greeter==0.1.0"]
+
+    twin = devstack(bin_dir, "install", str(fixtures / "devstack-twin"))
+    assert twin.returncode == 1, twin.stdout + twin.stderr
+    assert (
+        "devstack install: refused: plugin name 'greeter' (devstack-greeter, devstack-twin) "
+        "is provided by more than one distribution"
+    ) in twin.stderr
     assert requirements(bin_dir) == ["devstack-core==0.1.0", "devstack-greeter==0.1.0"]
 
     removed = devstack(bin_dir, "uninstall", "devstack-greeter")

@@ -32,7 +32,9 @@ def test_the_generated_plugin_installs_and_its_tests_pass(tmp_path: Path, capsys
     # the second command of its tox env: devstack's conformance suite against the plugin
     suite = run([*pytest, "--devstack-conformance=weather-api"], cwd=root, timeout=600)
     assert suite.returncode == 0, suite.stdout[-6000:] + suite.stderr[-2000:]
-    assert "12 passed, 2 skipped" in suite.stdout, suite.stdout[-2000:]  # no backend: no outage rules
+    assert " 2 skipped" in suite.stdout and "failed" not in suite.stdout, suite.stdout[
+        -2000:
+    ]  # no backend to take down
     with capsys.disabled():
         print(f"\nscaffold to green: {time.perf_counter() - started:.1f} s")
 

@@ -22,7 +22,9 @@ plugin imports any other core module. Here:
   datastore kit's ``plugin_api=``), checked at load
   (see ``devstack.plugin_system.compat``);
 - devstack's masking policy (``sensitive_name``, ``masked``, ``masked_all``, ``mask_text``,
-  ``MASK``).
+  ``MASK``);
+- ``comma_separated``: the one format of a list setting in the environment (``a,b,c``; a
+  JSON list is refused), as ``Annotated[list[str], NoDecode, BeforeValidator(comma_separated)]``.
 
 Plugin state (pools, clients) is kept with ``host.state(Type, create)``; a breaker's state
 with ``host.breaker_state(service)``; the default backend timeout is ``host.backend_timeout``.
@@ -51,6 +53,7 @@ from devstack.foundation.errors import (
     invalid,
 )
 from devstack.foundation.masking import MASK, mask_text, masked, masked_all, sensitive_name
+from devstack.foundation.settings import split_csv as comma_separated
 from devstack.kit.cache import CacheBackend, CacheUnavailable, MemoryCache, OwnedCache, fingerprint
 from devstack.kit.opener import BackgroundOpener
 from devstack.kit.operation_metrics import OperationMetrics
@@ -93,6 +96,7 @@ __all__ = [
     "UnsupportedMediaType",
     "ValidatedRequest",
     "ValidationFailed",
+    "comma_separated",
     "fingerprint",
     "health_body",
     "invalid",

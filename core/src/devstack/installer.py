@@ -10,6 +10,7 @@ refused: what the install added is removed again and what it upgraded is put bac
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -59,6 +60,8 @@ def installer() -> list[str]:
     for found in (str(Path(sys.executable).parent / "uv"), shutil.which("uv")):
         if found and Path(found).is_file():
             return [found, "pip"]
+    if importlib.util.find_spec("pip") is None:
+        raise InstallError(f"neither uv (on PATH) nor pip (in {sys.prefix}) is there to install with: add one of them")
     return [sys.executable, "-m", "pip"]
 
 
@@ -79,6 +82,9 @@ def describe() -> dict[str, Any]:
     from devstack.plugin_system.records import PluginError
     from devstack.runtime.app import create_app, state_of
 
+    shared = shared_names()
+    if shared:
+        return {"error": shared}
     try:
         app = create_app(CoreSettings(strict_plugins=False, log_level="CRITICAL", plugins=[], disable_plugins=[]))
     except PluginError as exc:
@@ -90,6 +96,17 @@ def describe() -> dict[str, Any]:
         described["operations"] = [operation_line(state.contract, route) for route in sorted(record.routes)]
         plugins.append(described)
     return {"plugins": plugins}
+
+
+def shared_names() -> str | None:
+    """Plugin names that more than one distribution provides (core would load only one)."""
+    providers: dict[str, list[str]] = {}
+    for dist in distributions():
+        for point in dist.entry_points:
+            if point.group == ENTRY_POINT_GROUP:
+                providers.setdefault(point.name, []).append(dist.metadata["Name"])
+    shared = [f"{name!r} ({', '.join(sorted(found))})" for name, found in sorted(providers.items()) if len(found) > 1]
+    return f"plugin name {', '.join(shared)} is provided by more than one distribution" if shared else None
 
 
 def operation_line(contract: dict[str, Any], route: str) -> str:

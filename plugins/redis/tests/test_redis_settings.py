@@ -69,6 +69,7 @@ async def test_invalid_settings_leave_the_host_serving_when_not_strict() -> None
         # the reason names the variable and the value it had (issue 12, finding 8)
         assert record["error"] == (
             "settings failed: REDIS_NODES='redis-1=nowhere': Value error, node 'redis-1' needs an address host:port"
+            " (field nodes at devstack_redis/settings.py:71)"
         )
         assert (await client.get("/examples/cache/k")).status_code == 404
 

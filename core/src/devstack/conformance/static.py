@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings
 
 from devstack.contract import HTTP_METHODS, core_fragment, dangling_refs
 from devstack.foundation.masking import sensitive_name
+from devstack.plugin_system.compat import DECLARATION, PLUGIN_API_VERSION, incompatibility
 
 
 def as_document(fragment: Mapping[str, Any], core: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def openapi_errors(document: Mapping[str, Any], what: str) -> list[str]:
     from openapi_spec_validator import OpenAPIV31SpecValidator
 
     found = [f"{what}: {at or '(root)'}: {ref} names nothing" for at, _, ref in split_refs(document)]
+    if found:
+        return found  # the validator cannot follow a reference that names nothing
     for error in OpenAPIV31SpecValidator(document).iter_errors():
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         found.append(f"{what}: {where}: {error.message.splitlines()[0]}")
@@ -148,3 +151,29 @@ def gap_findings(gaps: list[str], owned: set[str]) -> list[str]:
             for key in owned
         )
     ]
+
+
+def api_version_findings(plugin: object, requires: list[str] | None) -> list[str]:
+    """The api-version rule: the plugin declares the plugin API it was built for, this
+    core can run it, and its distribution bounds devstack-core from above."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found = []
+    if not hasattr(plugin, DECLARATION):
+        found.append(f"the plugin module declares no {DECLARATION} (e.g. {DECLARATION} = {PLUGIN_API_VERSION!r})")
+    reason = incompatibility(plugin)
+    if reason:
+        found.append(reason)
+    if requires is None:
+        return [*found, "no distribution metadata: its devstack-core requirement cannot be read"]
+    bounds = []
+    for text in requires:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower().replace("_", "-") == "devstack-core":
+            bounds += [spec.operator for spec in requirement.specifier]
+    if not any(operator in ("<", "<=", "==", "~=", "===") for operator in bounds):
+        found.append("its distribution does not bound devstack-core from above (e.g. devstack-core>=0.1.0,<0.2)")
+    return found

@@ -8,9 +8,7 @@ A plugin may set ``DEVSTACK_CONFORMANCE`` (a mapping) on its plugin module or ob
   the closed port);
 - ``"env"``: environment for every app the suite builds (e.g. a key prefix of its own);
 - ``"max_examples"``: a cap on the examples per operation (a plugin writing to a shared
-  backend keeps it low);
-- ``"backend": False``: the plugin has no backend to take down (it serves from itself),
-  so the backend-down rules do not apply to it (they are skipped, saying so).
+  backend keeps it low).
 """
 
 from __future__ import annotations
@@ -49,6 +47,8 @@ class Subject:
     plugin: object | None = None
     load_error: str | None = None
     others: dict[str, object] = field(default_factory=dict)
+    requires: list[str] | None = None
+    """The requirements of its distribution (None: no distribution metadata found)."""
 
     @classmethod
     def load(cls, name: str) -> Subject:
@@ -57,6 +57,8 @@ class Subject:
             found = ", ".join(sorted(points)) or "none"
             return cls(name, load_error=f"no plugin {name!r} is installed (installed: {found})")
         subject = cls(name)
+        dist = points[name].dist
+        subject.requires = list(dist.requires or []) if dist is not None else None
         try:
             subject.plugin = points[name].load()
         except Exception as exc:  # noqa: BLE001 - reported by the plugin-loads rule
@@ -68,10 +70,6 @@ class Subject:
                 except Exception:  # noqa: BLE001 - a broken neighbour is its own suite's business
                     continue
         return subject
-
-    @property
-    def has_backend(self) -> bool:
-        return self.declared.get("backend", True) is not False
 
     @property
     def declared(self) -> Mapping[str, Any]:

@@ -35,9 +35,10 @@ def server(subject: Subject) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange]:
+def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange] | None:
     """The property-based requests over the plugin's operations, sent once for all rules."""
-    assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
+    if built.status != "loaded":
+        return None  # each rule says so (a fixture's failure would not name the rule)
     operations = operations_of(schema_of(built.contract), built.owned)
     return exchanges(operations, server.url, subject.max_examples())
 
@@ -45,9 +46,13 @@ def sent(subject: Subject, built: Built, server: ServerProcess) -> list[Exchange
 @pytest.fixture(scope="session")
 def down_server(subject: Subject) -> Iterator[ServerProcess]:
     """``devstack serve`` with the plugin pointed at a closed port (its backend down)."""
-    if not subject.has_backend:
-        pytest.skip(f"plugin {subject.name} declares no backend (DEVSTACK_CONFORMANCE['backend'] is False)")
-    env = {**subject.env(), **subject.unreachable_env(free_port())}
+    unreachable = subject.unreachable_env(free_port())
+    if not unreachable:
+        pytest.skip(
+            "no backend to take down: the plugin has no host/port/url/addr setting "
+            "and declares no DEVSTACK_CONFORMANCE['unreachable']"
+        )
+    env = {**subject.env(), **unreachable}
     with ServerProcess(env=env).start(timeout=90) as process:
         yield process
 
@@ -57,6 +62,12 @@ def test_plugin_loads(subject: Subject, built: Built) -> None:
     assert subject.load_error is None, subject.load_error
     assert built.build_error is None, built.build_error
     assert built.status == "loaded", f"the plugin is {built.status}: {built.error}"
+
+
+@rule("api-version", "it declares the plugin API it was built for, core can run it, devstack-core is bounded")
+def test_api_version(subject: Subject) -> None:
+    assert subject.plugin is not None, subject.load_error
+    require("api-version", static.api_version_findings(subject.plugin, subject.requires))
 
 
 @rule("contract-valid", "its fragment is valid OpenAPI 3.1 alone and merged, with no dangling $ref")
@@ -81,22 +92,26 @@ def test_settings_documented(subject: Subject) -> None:
 
 
 @rule("no-server-errors", "property-based requests over its operations: no answer is a 5xx")
-def test_no_server_errors(sent: list[Exchange], server: ServerProcess) -> None:
+def test_no_server_errors(sent: list[Exchange] | None, server: ServerProcess) -> None:
+    assert sent is not None, "the plugin did not load (see plugin-loads)"
     require("no-server-errors", property_rules.no_server_errors(sent, server.url))
 
 
 @rule("responses-documented", "every answer has a documented status, content type and schema")
-def test_responses_documented(sent: list[Exchange], server: ServerProcess) -> None:
+def test_responses_documented(sent: list[Exchange] | None, server: ServerProcess) -> None:
+    assert sent is not None, "the plugin did not load (see plugin-loads)"
     require("responses-documented", property_rules.responses_documented(sent, server.url))
 
 
 @rule("invalid-input-rejected", "invalid input is rejected with a 4xx, every 4xx is the JSON error envelope")
-def test_invalid_input_rejected(sent: list[Exchange], server: ServerProcess) -> None:
+def test_invalid_input_rejected(sent: list[Exchange] | None, server: ServerProcess) -> None:
+    assert sent is not None, "the plugin did not load (see plugin-loads)"
     require("invalid-input-rejected", property_rules.invalid_input_rejected(sent, server.url))
 
 
 @rule("valid-input-accepted", "valid input is accepted (or, where declared, rejected for a semantic reason)")
-def test_valid_input_accepted(sent: list[Exchange], server: ServerProcess) -> None:
+def test_valid_input_accepted(sent: list[Exchange] | None, server: ServerProcess) -> None:
+    assert sent is not None, "the plugin did not load (see plugin-loads)"
     require("valid-input-accepted", property_rules.valid_input_accepted(sent, server.url))
 
 
@@ -126,7 +141,8 @@ def test_health_body(subject: Subject, built: Built, server: ServerProcess) -> N
 
 
 @rule("metrics", "/metrics is valid Prometheus text; its families carry its own prefix and bounded labels")
-def test_metrics(subject: Subject, built: Built, sent: list[Exchange], server: ServerProcess) -> None:
+def test_metrics(subject: Subject, built: Built, sent: list[Exchange] | None, server: ServerProcess) -> None:
+    assert sent is not None, "the plugin did not load (see plugin-loads)"
     text = live.metric_text(server.url)
     found = live.metrics_findings(text, subject.name, built.core_metrics, live.sent_values(sent))
     require("metrics", found)

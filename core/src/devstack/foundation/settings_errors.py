@@ -9,6 +9,7 @@ the password of a URL hidden otherwise.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, get_args
 
 from pydantic import AliasChoices, SecretBytes, SecretStr, ValidationError
@@ -54,8 +55,11 @@ def shown_value(value: Any, secret: bool) -> str:
     return repr(mask_text(value) if isinstance(value, str) else masked(value))
 
 
-def invalid_settings(model: type[BaseSettings], error: ValidationError) -> list[str]:
-    """One line per problem: ``ENV_NAME='value': what is wrong`` (item N of a list setting)."""
+def invalid_settings(
+    model: type[BaseSettings], error: ValidationError, where: Callable[[str], str | None] | None = None
+) -> list[str]:
+    """One line per problem: ``ENV_NAME='value': what is wrong`` (item N of a list setting);
+    ``where(field)`` adds where the field is defined (``(field port at pkg/settings.py:12)``)."""
     lines = []
     for problem in error.errors(include_url=False):
         location = problem.get("loc") or ()
@@ -63,12 +67,18 @@ def invalid_settings(model: type[BaseSettings], error: ValidationError) -> list[
         secret = secret_field(field, model.model_fields.get(field))
         written = os.environ.get(name)
         given = written if written is not None and len(location) <= 1 else problem.get("input")
-        where = f" (item {int(location[1]) + 1})" if len(location) > 1 and isinstance(location[1], int) else ""
+        item = f" (item {int(location[1]) + 1})" if len(location) > 1 and isinstance(location[1], int) else ""
         message = str(problem.get("msg", "invalid"))
         if problem.get("type") == "missing":
-            lines.append(f"{name}: required, not set")
+            lines.append(f"{name}: required, not set{where_defined(field, where)}")
             continue
         if secret and isinstance(given, str) and given:
             message = message.replace(given, MASK)  # a validator may quote what it was given
-        lines.append(f"{name}{where}={shown_value(given, secret)}: {message}")
+        located = where_defined(field, where)
+        lines.append(f"{name}{item}={shown_value(given, secret)}: {message}{located}")
     return lines
+
+
+def where_defined(field: str, where: Callable[[str], str | None] | None) -> str:
+    location = where(field) if where is not None and field else None
+    return f" (field {field} at {location})" if location else ""

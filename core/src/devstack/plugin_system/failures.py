@@ -55,6 +55,20 @@ def hook_location(plugin: object, hook: str, package: str | None) -> str | None:
     return short_path(filename, line, package) if filename and hook in getattr(function, "__name__", "") else None
 
 
+def field_location(model: type, field: str, package: str | None) -> str | None:
+    """Where a settings model defines ``field`` (``pkg/settings.py:14``), None when unknown."""
+    try:
+        filename = inspect.getsourcefile(model)
+        lines, first = inspect.getsourcelines(model)
+    except (OSError, TypeError):
+        return None
+    pattern = re.compile(rf"^\s+{re.escape(field)}\s*[:=]")
+    for offset, text in enumerate(lines):
+        if pattern.match(text):
+            return short_path(filename, first + offset, package) if filename else None
+    return None
+
+
 def registration_reason(exc: BaseException, plugin: object, package: str | None) -> str | None:
     """pluggy's refusal of a hook implementation with the file and line of that
     implementation (None for any other failure)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from quart import Blueprint
 from devstack.contract import check_refs, check_shape, core_fragment, load_fragment, source_name
 from devstack.foundation.settings_errors import invalid_settings
 from devstack.plugin_system.contributions import HealthCheck
+from devstack.plugin_system.failures import field_location
 from devstack.plugin_system.records import PluginRecord
 from devstack.runtime.state import DevstackState
 
@@ -78,7 +80,8 @@ def collect_settings(state: DevstackState) -> None:
         try:
             state.host.settings(model)
         except ValidationError as exc:  # invalid environment for that plugin
-            state.registry.fail(record, "settings", exc, "; ".join(invalid_settings(model, exc)))
+            where = partial(field_location, model, package=record.package)
+            state.registry.fail(record, "settings", exc, "; ".join(invalid_settings(model, exc, where)))
             continue
         except Exception as exc:  # noqa: BLE001 - a settings model that cannot be built
             state.registry.fail(record, "settings", exc)

@@ -8,22 +8,17 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from devstack.api import comma_separated
+
 MOUNT_PATTERN = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 HOST_PATTERN = r"^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,252})$"
 IP_PATTERN = r"^[0-9A-Fa-f:.]{2,45}$"
 
 
-def split_csv(value: object) -> object:
-    """Let list settings be written ``a,b,c`` in the environment."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-HostList = Annotated[list[Annotated[str, Field(pattern=HOST_PATTERN)]], NoDecode, BeforeValidator(split_csv)]
-IpList = Annotated[list[Annotated[str, Field(pattern=IP_PATTERN)]], NoDecode, BeforeValidator(split_csv)]
-NameList = Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], NoDecode, BeforeValidator(split_csv)]
+HostList = Annotated[list[Annotated[str, Field(pattern=HOST_PATTERN)]], NoDecode, BeforeValidator(comma_separated)]
+IpList = Annotated[list[Annotated[str, Field(pattern=IP_PATTERN)]], NoDecode, BeforeValidator(comma_separated)]
+NameList = Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], NoDecode, BeforeValidator(comma_separated)]
 
 
 class VaultSettings(BaseSettings):
