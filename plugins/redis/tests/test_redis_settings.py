@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import pytest
 from devstack_redis.settings import NodeAddress, RedisSettings
 from pydantic import ValidationError
@@ -69,9 +72,15 @@ async def test_invalid_settings_leave_the_host_serving_when_not_strict() -> None
         # the reason names the variable and the value it had (issue 12, finding 8)
         assert record["error"] == (
             "settings failed: REDIS_NODES='redis-1=nowhere': Value error, node 'redis-1' needs an address host:port"
-            " (field nodes at devstack_redis/settings.py:71)"
+            f" (field nodes at devstack_redis/settings.py:{definition_line('nodes')})"
         )
         assert (await client.get("/examples/cache/k")).status_code == 404
+
+
+def definition_line(field: str) -> int:
+    """The line of settings.py where ``field`` is declared (the reason points there)."""
+    source = Path(inspect.getfile(RedisSettings)).read_text().splitlines()
+    return next(number for number, line in enumerate(source, 1) if line.lstrip().startswith(f"{field}:"))
 
 
 @pytest.mark.parametrize("variable", ["REDIS_SECRETS_SERVICE", "REDIS_SECRET_SERVICE"])
