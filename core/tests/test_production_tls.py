@@ -56,11 +56,17 @@ def der_of(cert: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(cert.read_text())
 
 
-def wait_for_certificate(port: int, expected: bytes, timeout: float = 15.0) -> None:
+def wait_for_certificate(port: int, expected: bytes, server_name: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if handshake(port)[0] == expected:
-            return
+        try:
+            if handshake(port)[0] == expected:
+                return
+        except (ssl.SSLError, ConnectionError):
+            # Granian swaps its HTTPS listener on renewal: a handshake the old one had
+            # begun is cut (documented in the README's server table); Hypercorn never
+            if server_name != "granian":
+                raise
         time.sleep(0.2)
     raise AssertionError("the listener did not switch to the renewed certificate")
 
@@ -95,7 +101,7 @@ def test_files_both_ports_tls12_minimum_and_reload(tmp_path: Path, server_name: 
         # a long-lived connection keeps its certificate, new handshakes get the new one
         shutil.copy(second_key, live_key)
         shutil.copy(second_cert, live_cert)
-        wait_for_certificate(https_port, der_of(second_cert))
+        wait_for_certificate(https_port, der_of(second_cert), server_name)
         status, _body = https_get(https_port, "/health/", second_cert)
         assert status == 200
     log = [json.loads(line) for line in server.log().splitlines() if line.strip()]
@@ -126,7 +132,7 @@ def test_certificate_from_the_hook_renewed_in_its_window(tmp_path: Path, server_
     with ServerProcess(env=env) as server:
         assert handshake(https_port)[0] == der_of(first_cert)
         assert private_files() == before  # no private key left on disk
-        wait_for_certificate(https_port, der_of(second_cert))
+        wait_for_certificate(https_port, der_of(second_cert), server_name)
         status, _body = https_get(https_port, "/health/", second_cert)
         assert status == 200
         assert private_files() == before

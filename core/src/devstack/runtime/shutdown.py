@@ -31,7 +31,7 @@ from typing import Any
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 from quart import Quart
 
-from devstack.foundation.errors import ServiceUnavailable
+from devstack.foundation.errors import ApiError, BadRequest, ServiceUnavailable
 from devstack.http.pipeline import new_request_id
 
 log = logging.getLogger("devstack.shutdown")
@@ -67,22 +67,33 @@ class InFlight:
             # the shutdown grace is over and the server cancels what still runs: a request
             # not answered yet gets a 503 envelope (each server's own answer is a bare 500)
             if not started:
-                await cut_off(send)
+                await answer(send, SHUTTING_DOWN)
+        else:
+            if not started:
+                # Quart ends a request whose client hung up mid-body without an answer
+                # (Granian would then send its bare 500): a 400 envelope, if anyone reads it
+                await answer(send, HUNG_UP)
         finally:
             self.active -= 1
             if self.active == 0:
                 self.idle.set()
 
 
-async def cut_off(send: ASGISendCallable) -> None:
-    error = ServiceUnavailable("devstack", "the server stopped before the request was answered", reason="shutting_down")
+SHUTTING_DOWN = ServiceUnavailable(
+    "devstack", "the server stopped before the request was answered", reason="shutting_down"
+)
+HUNG_UP = BadRequest("the client closed the connection before the request was complete")
+
+
+async def answer(send: ASGISendCallable, error: ApiError) -> None:
+    """``error``'s envelope as the whole response (on a request no response was begun for)."""
     body = json.dumps(error.body(new_request_id())).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     try:
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
     except Exception:  # noqa: BLE001 - the client is gone: nothing to answer
-        log.debug("a request cut off by the shutdown could not be answered")
+        log.debug("a request without an answer could not be answered", extra={"status": error.status_code})
 
 
 def install_in_flight(app: Quart) -> InFlight:
