@@ -222,7 +222,7 @@ def test_a_list_setting_is_comma_separated_and_a_json_list_is_refused(monkeypatc
 
 
 def test_the_settings_table_shows_lists_as_they_are_written() -> None:
-    from devstack.cli import settings_markdown
+    from devstack.foundation.settings_table import settings_markdown
 
     rows = [
         {"owner": "core", "env": "DEVSTACK_PLUGINS", "default": [], "description": "Allowlist"},

@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretBytes, SecretStr, ValidationError
-from pydantic_settings import BaseSettings
+from pydantic import ValidationError
 
 from devstack import __version__, installer, scaffold
-from devstack.foundation.masking import MASK, masked
-from devstack.foundation.settings_errors import invalid_settings, secret_field
+from devstack.foundation.settings_errors import invalid_settings
+from devstack.foundation.settings_table import describe_settings, settings_markdown
 from devstack.plugin_system.records import PluginError
 
 HEALTH_WAIT = 15.0
@@ -153,47 +152,6 @@ def cmd_health(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     print(json.dumps(result, indent=2))
     return 0 if result["status"] == "healthy" else 1
-
-
-def shown_setting(value: Any, secret: bool) -> Any:
-    """A setting's value as ``devstack settings`` shows it, masked by devstack's policy:
-    a secret field (SecretStr, sensitive name) as ``***``, URL passwords inside others."""
-    if isinstance(value, (SecretStr, SecretBytes)):
-        return MASK if value.get_secret_value() else ""
-    if value is None or (isinstance(value, (str, list, tuple, dict)) and not value):
-        return "" if secret and value is None else value  # nothing set: nothing to hide
-    if secret:
-        return MASK
-    return masked(str(value) if isinstance(value, Path) else value)
-
-
-def describe_settings(owner: str, model: type[BaseSettings], instance: BaseSettings) -> list[dict[str, Any]]:
-    prefix = str(model.model_config.get("env_prefix", ""))
-    rows = []
-    for name, field in model.model_fields.items():
-        secret = secret_field(name, field)
-        rows.append(
-            {
-                "owner": owner,
-                "env": f"{prefix}{name}".upper(),
-                "value": shown_setting(getattr(instance, name), secret),
-                "default": shown_setting(field.get_default(call_default_factory=True), secret),
-                "description": field.description or "",
-            }
-        )
-    return rows
-
-
-def settings_markdown(rows: list[dict[str, Any]]) -> str:
-    """The settings as a Markdown table (defaults, as the README shows them)."""
-    lines = ["| owner | environment variable | default | meaning |", "|---|---|---|---|"]
-    for row in rows:
-        value = row["default"]
-        # a list as it is written in the environment: comma-separated
-        shown = json.dumps(",".join(map(str, value))) if isinstance(value, list) else json.dumps(value, default=str)
-        meaning = row["description"] + (" (comma-separated)" if isinstance(value, list) else "")
-        lines.append(f"| {row['owner']} | `{row['env']}` | `{shown}` | {meaning} |")
-    return "\n".join(lines)
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
