@@ -137,17 +137,18 @@ def test_the_longest_request_line_the_contract_allows_is_read(server: ServerProc
     connection.close()
 
 
-def test_a_client_hanging_up_mid_body_gets_no_500(server: ServerProcess) -> None:
+def test_a_client_hanging_up_mid_body_gets_no_500(server: ServerProcess, server_name: str) -> None:
     """A body shorter than its Content-Length, then the client's half-close: Quart ends the
-    request unanswered. Hypercorn sends nothing; Granian would send its bare 500, devstack
-    answers a 400 envelope instead."""
+    request unanswered. Hypercorn sends nothing, or (when h11 sees the close first) its own
+    protocol-error 400 with no body; Granian would send its bare 500, devstack answers a
+    400 envelope instead."""
     request = (
         b"POST /testkit/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b'Content-Length: 100\r\nConnection: close\r\n\r\n{"a": 1}'
     )
     status, _headers, body = parse_raw_response(raw_request(server.port, request, half_close=True))
     assert status in (0, 400), (status, body[:200])
-    if status == 400:
+    if status == 400 and (body or server_name != "hypercorn"):
         assert json.loads(body)["error"] == "BadRequestError"
     assert "Traceback" not in server.log()
 
