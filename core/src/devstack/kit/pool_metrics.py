@@ -8,15 +8,21 @@ never depends on the order of its hooks.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from devstack.foundation.errors import ServiceUnavailable
+from devstack.kit.operation_metrics import CallSeries, Measured
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def guard_reason(exc: BaseException) -> str:
+    """The reason of the 503 core's guard raised; ``ok`` for anything else."""
+    if isinstance(exc, ServiceUnavailable):
+        return str((exc.details or {}).get("reason", "unavailable"))
+    return "ok"
 
 
 class PoolCallMetrics:
@@ -29,6 +35,7 @@ class PoolCallMetrics:
         self.queries: Counter | None = None
         self.duration: Histogram | None = None
         self.pool: Gauge | None = None
+        self._series: CallSeries | None = None
 
     def bind(self, registry: CollectorRegistry) -> None:
         """Create the collectors on ``registry`` (once per application)."""
@@ -51,27 +58,17 @@ class PoolCallMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._series = CallSeries(self.queries, self.duration)
 
     def observe(self, operation: str, result: str, seconds: float) -> None:
-        if self.queries is not None and self.duration is not None:
-            self.queries.labels(operation=operation, result=result).inc()
-            self.duration.labels(operation=operation).observe(seconds)
+        if self._series is not None:
+            self._series.observe(operation, result, seconds)
 
-    @asynccontextmanager
-    async def measured(self, operation: str, pool_size: Callable[[], int]) -> AsyncIterator[None]:
+    def measured(self, operation: str, pool_size: Callable[[], int]) -> Measured:
         """Time the block and count it under ``operation``: ``ok``, or the reason of the
         503 core's guard raised (timeout, backend_error, unavailable, circuit_open); then
         record ``pool_size()``."""
-        started = time.perf_counter()
-        result = "ok"
-        try:
-            yield
-        except ServiceUnavailable as exc:
-            result = str((exc.details or {}).get("reason", "unavailable"))
-            raise
-        finally:
-            self.observe(operation, result, time.perf_counter() - started)
-            self.pool_size(pool_size())
+        return Measured(self.observe, operation, guard_reason, pool_size, self.pool_size)
 
     def pool_size(self, size: int) -> None:
         if self.pool is not None:
