@@ -10,7 +10,10 @@ Quart route on the same server stack. Targets (issue 14):
 
 Every target is measured in each of ``--rounds`` interleaved rounds (a busy moment of
 the machine falls on every target of that round alike); each ratio is the median of the
-rounds' ratios, next to the best round's req/s.
+rounds' ratios, next to the best round's req/s. Beside req/s, the server process's own
+CPU time per request (from /proc, children included) is shown: on a machine shared with
+other work it moves much less than req/s, and its inverse ratio is what req/s would show
+on a quiet machine where the server is the bottleneck.
 
     .venv/bin/python bench/bench_pipeline.py [--duration 5] [--rounds 3] [--connections 32]
 """
@@ -18,8 +21,10 @@ rounds' ratios, next to the best round's req/s.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import urllib.request
+from pathlib import Path
 
 from bench_core import HEADERS, production_env
 from harness import Result, bare_quart_server, devstack_server, machine, print_table, wrk
@@ -36,6 +41,20 @@ TARGETS: tuple[tuple[str, str, str, str | None, float | None], ...] = (
     ("GET postgres/query", "devstack", "/examples/database/postgres/query", "GET /health/", BACKEND_TARGET),
     ("GET mysql/query", "devstack", "/examples/database/mysql/query", "GET /health/", BACKEND_TARGET),
 )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of ``pid`` and its live descendants (Hypercorn may serve from a child)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / TICKS
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def seed_cache_key(base_url: str) -> None:
@@ -68,8 +87,13 @@ def main() -> None:
     server = devstack_server(production_env(args.log_level))
     server.ready_path = "/health/live"  # exempt from API keys
     rounds: list[dict[str, Result]] = []
+    cpu: dict[str, list[float]] = {label: [] for label, *_ in TARGETS}
     with bare_quart_server() as bare, server:
         urls = {"bare": bare.url, "devstack": server.url}
+        pids = {
+            "bare": bare.process.pid if bare.process else 0,
+            "devstack": server.process.pid if server.process else 0,
+        }
         seed_cache_key(server.url)
         for _label, which, path, _baseline, _target in TARGETS[1:]:
             check(urls[which], path)
@@ -77,27 +101,48 @@ def main() -> None:
             measured = {}
             for label, which, path, _baseline, _target in TARGETS:
                 headers = HEADERS if which == "devstack" else {}
-                measured[label] = wrk(
-                    label, urls[which] + path, headers=headers, connections=args.connections, duration=args.duration
+                # the warm-up's requests are not counted: CPU is read around wrk's measured run only
+                wrk(label, urls[which] + path, headers=headers, connections=8, duration=2, warmup=0)
+                before = cpu_seconds(pids[which])
+                result = wrk(
+                    label,
+                    urls[which] + path,
+                    headers=headers,
+                    connections=args.connections,
+                    duration=args.duration,
+                    warmup=0,
                 )
+                if result.requests:
+                    cpu[label].append((cpu_seconds(pids[which]) - before) / result.requests * 1e6)
+                measured[label] = result
             rounds.append(measured)
-    report(rounds)
+    report(rounds, cpu)
 
 
-def report(rounds: list[dict[str, Result]]) -> None:
+def report(rounds: list[dict[str, Result]], cpu: dict[str, list[float]]) -> None:
     best = {label: max((run[label] for run in rounds), key=lambda result: result.rps) for label, *_ in TARGETS}
     print_table([best[label] for label, *_ in TARGETS], title="Best round of each target")
+    median_cpu = {label: statistics.median(values) if values else 0.0 for label, values in cpu.items()}
     print("\n### Ratios (median over the rounds of each round's ratio)\n")
-    print("| target | against | ratios per round | median | target | met |")
-    print("|---|---|---|---:|---:|---|")
+    print(
+        "| target | against | req/s ratio per round | req/s median | server CPU µs/request | "
+        "CPU ratio (inverse) | target | met (req/s) | met (CPU) |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---|---|")
     for label, _which, _path, baseline, target in TARGETS:
         if baseline is None or target is None:
+            print(f"| {label} | | | | {median_cpu[label]:.0f} | | | | |")
             continue
         ratios = [run[label].rps / run[baseline].rps for run in rounds if run[baseline].rps]
         middle = statistics.median(ratios)
         per_round = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        by_cpu = median_cpu[baseline] / median_cpu[label] if median_cpu[label] else 0.0
         met = "met" if middle >= target else "missed"
-        print(f"| {label} | {baseline} | {per_round} | {middle:.2f}x | {target:.1f}x | {met} |")
+        met_cpu = "met" if by_cpu >= target else "missed"
+        print(
+            f"| {label} | {baseline} | {per_round} | {middle:.2f}x | {median_cpu[label]:.0f} | {by_cpu:.2f}x | "
+            f"{target:.1f}x | {met} | {met_cpu} |"
+        )
 
 
 if __name__ == "__main__":
