@@ -162,6 +162,10 @@ def not_json() -> ValidationFailed:
     return ValidationFailed([{"loc": ["body"], "msg": "Body is not valid JSON", "type": "json_invalid"}])
 
 
+PASSED_CACHE_SIZE = 1024
+MAX_CACHED_RAW = 256
+
+
 @dataclass
 class Parameter:
     name: str
@@ -169,6 +173,16 @@ class Parameter:
     required: bool
     schema: dict[str, Any]
     validator: Any
+    # raw texts already found valid, with their converted values (immutable: str, int,
+    # float, bool): the schema never changes, so the same text passes again; a hot key
+    # or id skips jsonschema's checks, the slowest part of a request's validation
+    passed: dict[str, Any] = field(default_factory=dict)
+
+    def remember(self, raw: str, value: Any) -> None:
+        if len(raw) <= MAX_CACHED_RAW:
+            if len(self.passed) >= PASSED_CACHE_SIZE:
+                self.passed.clear()
+            self.passed[raw] = value
 
 
 @dataclass
@@ -207,12 +221,17 @@ class OperationValidator:
                 elif "default" in param.schema:
                     target[param.name] = param.schema["default"]
                 continue
-            value = coerce(str(raw), param.schema)
+            text = str(raw)
+            if text in param.passed:
+                target[param.name] = param.passed[text]
+                continue
+            value = coerce(text, param.schema)
             failed = sorted(param.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
             raw_errors.extend(failed)
-            errors.extend(self.described(failed, [param.location, param.name], str(raw)))
+            errors.extend(self.described(failed, [param.location, param.name], text))
             if not failed:
                 target[param.name] = value
+                param.remember(text, value)
         if errors:
             answer = own_answer(raw_errors) if len(raw_errors) == len(errors) else None
             raise answer or ValidationFailed(errors)

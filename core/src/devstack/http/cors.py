@@ -32,6 +32,8 @@ from devstack.foundation.settings import (
 SAFELISTED_HEADERS = ("Accept", "Accept-Language", "Content-Language", "Content-Type")
 MAX_AGE = 600
 PREFLIGHT_OK = "OK"
+VARY_ONLY = (("Vary", "Origin"),)
+ORIGIN_CACHE_SIZE = 256
 
 
 class Cors:
@@ -59,6 +61,9 @@ class Cors:
         self._allow_headers = ", ".join(self.header_list)
         self._expose = ", ".join(self.exposed_list)
         self._max_age = str(MAX_AGE)
+        # the headers of an actual response, per allowed origin (a bounded set: the
+        # settings' origins, or whatever origins "*" has met, up to ORIGIN_CACHE_SIZE)
+        self._answers: dict[str, tuple[tuple[str, str], ...]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> Cors:
@@ -67,15 +72,21 @@ class Cors:
     def allowed(self, origin: str) -> bool:
         return self.any_origin or origin in self.origins
 
-    def response_headers(self, origin: str) -> list[tuple[str, str]]:
+    def response_headers(self, origin: str) -> tuple[tuple[str, str], ...]:
         """Headers for an actual (non-preflight) response to ``origin``."""
+        known = self._answers.get(origin)
+        if known is not None:
+            return known
         if not self.allowed(origin):
-            return [("Vary", "Origin")]
+            return VARY_ONLY
         headers = [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
         if self._expose:
             headers.append(("Access-Control-Expose-Headers", self._expose))
         headers.append(("Vary", "Origin"))
-        return headers
+        answer = tuple(headers)
+        if len(self._answers) < ORIGIN_CACHE_SIZE:
+            self._answers[origin] = answer
+        return answer
 
     def refusals(self, origin: str, method: str, request_headers: str | None) -> list[str]:
         """What a preflight asks for that is not allowed: origin, method, headers."""

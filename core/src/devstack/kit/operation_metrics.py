@@ -11,8 +11,9 @@ depends on the order of its hooks.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -36,6 +37,68 @@ def result_of(exc: BaseException) -> str:
     return "error"
 
 
+Record = Callable[[str, str, float], None]
+
+
+class CallSeries:
+    """The children of a calls counter ``{operation, result}`` and a duration histogram
+    ``{operation}``, each resolved once: ``labels()`` takes a lock and builds a tuple on
+    every call, on every backend call of every request. Label values come from fixed sets."""
+
+    __slots__ = ("_counted", "_counter", "_durations", "_histogram")
+
+    def __init__(self, counter: Counter, histogram: Histogram) -> None:
+        self._counter = counter
+        self._histogram = histogram
+        self._counted: dict[tuple[str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
+
+    def observe(self, operation: str, result: str, seconds: float) -> None:
+        counted = self._counted.get((operation, result))
+        if counted is None:
+            counted = self._counted[(operation, result)] = self._counter.labels(operation=operation, result=result)
+        counted.inc()
+        duration = self._durations.get(operation)
+        if duration is None:
+            duration = self._durations[operation] = self._histogram.labels(operation=operation)
+        duration.observe(seconds)
+
+
+class Measured:
+    """``async with``: the block timed and recorded under ``operation`` with its result
+    (``result_of`` the exception that left it, ``ok`` without one), then ``pool_size()``
+    recorded when given. A class, not a generator context manager: it is entered on
+    every backend call, and this costs a fraction of one."""
+
+    __slots__ = ("_operation", "_pool_size", "_record", "_record_pool", "_result_of", "_started")
+
+    def __init__(
+        self,
+        record: Record,
+        operation: str,
+        result_of: Callable[[BaseException], str],
+        pool_size: Callable[[], int] | None = None,
+        record_pool: Callable[[int], None] | None = None,
+    ) -> None:
+        self._record = record
+        self._operation = operation
+        self._result_of = result_of
+        self._pool_size = pool_size
+        self._record_pool = record_pool
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        self._started = time.perf_counter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        result = "ok" if exc is None else self._result_of(exc)
+        self._record(self._operation, result, time.perf_counter() - self._started)
+        if self._pool_size is not None and self._record_pool is not None:
+            self._record_pool(self._pool_size())
+
+
 class OperationMetrics:
     """A plugin's calls by operation and result, their duration and (``pooled``) its pool size."""
 
@@ -46,6 +109,7 @@ class OperationMetrics:
         self.operations: Counter | None = None
         self.duration: Histogram | None = None
         self.pool: Gauge | None = None
+        self._series: CallSeries | None = None
 
     def bind(self, registry: CollectorRegistry) -> None:
         """Create the collectors on ``registry`` (once per application, from ``devstack_metrics``)."""
@@ -69,28 +133,17 @@ class OperationMetrics:
                 registry=registry,
                 multiprocess_mode="livesum",
             )
+        self._series = CallSeries(self.operations, self.duration)
 
     def observe(self, operation: str, result: str, seconds: float) -> None:
         """Count one call of ``operation`` with ``result`` that took ``seconds``."""
-        if self.operations is not None and self.duration is not None:
-            self.operations.labels(operation=operation, result=result).inc()
-            self.duration.labels(operation=operation).observe(seconds)
+        if self._series is not None:
+            self._series.observe(operation, result, seconds)
 
-    @asynccontextmanager
-    async def measured(self, operation: str, pool_size: Callable[[], int] | None = None) -> AsyncIterator[None]:
+    def measured(self, operation: str, pool_size: Callable[[], int] | None = None) -> Measured:
         """Time the block and count it under ``operation`` with its result (see :func:`result_of`);
         then record ``pool_size()`` when given."""
-        started = time.perf_counter()
-        result = "ok"
-        try:
-            yield
-        except BaseException as exc:
-            result = result_of(exc)
-            raise
-        finally:
-            self.observe(operation, result, time.perf_counter() - started)
-            if pool_size is not None:
-                self.pool_size(pool_size())
+        return Measured(self.observe, operation, result_of, pool_size, self.pool_size)
 
     def pool_size(self, size: int) -> None:
         """Record the number of connections the pool holds."""

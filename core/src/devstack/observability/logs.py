@@ -13,10 +13,16 @@ applies devstack's masking policy (:mod:`devstack.foundation.masking`):
 
 Hypercorn's own loggers propagate to the same handler (``devstack serve`` hands
 Hypercorn the ``hypercorn.error`` logger itself, so each line is written once).
+
+Lines logged on the event loop are written together once per loop iteration
+(:class:`JsonLinesHandler`): one write for every request that finished in that iteration
+instead of one each. They are never held across a wait: the write is the next callback
+the loop runs, before it polls again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -37,21 +43,34 @@ SCALARS = frozenset({int, float, bool})
 ENCODER = json.JSONEncoder(default=str)
 
 _secrets: set[str] = set()
+# texts already scrubbed (routes, methods, plugin names, messages repeat on every line):
+# forgotten whenever a secret is registered, since the answer may change then
+_scrubbed: dict[str, str] = {}
+SCRUBBED_CACHE_SIZE = 2048
+MAX_CACHED_TEXT = 200
 
 
 def register_secret(value: str | None) -> None:
     """Mask ``value`` wherever it would appear in a log line from now on."""
     if value and len(value) >= MIN_SECRET_LENGTH:
         _secrets.add(value)
+        _scrubbed.clear()
 
 
 def scrub_text(text: str) -> str:
     """``text`` with credential-looking fragments and registered secrets masked."""
-    text = mask_text(text)
+    known = _scrubbed.get(text)
+    if known is not None:
+        return known
+    result = mask_text(text)
     for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+        if secret in result:
+            result = result.replace(secret, MASK)
+    if len(text) <= MAX_CACHED_TEXT:
+        if len(_scrubbed) >= SCRUBBED_CACHE_SIZE:
+            _scrubbed.clear()
+        _scrubbed[text] = result
+    return result
 
 
 def redact(value: Any) -> Any:
@@ -92,6 +111,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = MASK
             elif value is None or type(value) in SCALARS:
                 entry[key] = value
+            elif type(value) is str:
+                entry[key] = scrub_text(value)
             else:
                 entry[key] = redact(value)
         if record.exc_info and record.exc_info[0] is not None:
@@ -129,9 +150,60 @@ class FastRecords:
         self.logger.handle(record)
 
 
+class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines logged during one event-loop iteration
+    with one write, as the loop's next callback (see the module's docstring).
+
+    A line logged outside a running loop (another thread, before or after serving) is
+    written at once, after the lines still waiting, so that the order is kept.
+    ``flush`` (also at interpreter exit) writes what waits.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._waiting: list[str] = []
+        # the loop whose callback will write the waiting lines (another loop schedules
+        # its own: a loop may close before it runs its callbacks, tests make many)
+        self._writer_loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - as logging.StreamHandler: report, never raise
+            self.handleError(record)
+            return
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self._waiting.append(line)
+            self.flush()
+            return
+        self._waiting.append(line)
+        if self._writer_loop is not loop:
+            self._writer_loop = loop
+            loop.call_soon(self._write_waiting)
+
+    def _write_waiting(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.flush()
+
+    def flush(self) -> None:
+        # called with the handler's lock held (emit, logging.shutdown, _write_waiting)
+        self._writer_loop = None
+        text, self._waiting = "".join(self._waiting), []
+        try:
+            if text:
+                self.stream.write(text)
+            super().flush()
+        except (OSError, ValueError):  # a closed stream (a test's capture): nothing to write to
+            pass
+
+
 def configure_logging(level: str) -> None:
     """Send every logger's records to stderr as JSON lines at ``level``."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonLinesHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):

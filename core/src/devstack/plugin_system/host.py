@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from pydantic_settings import BaseSettings
@@ -145,16 +145,15 @@ class Host:
         return sorted(waiting[task] for task in pending)
 
     # backend calls --------------------------------------------------------------------
-    @asynccontextmanager
-    async def backend(self, service: str, timeout: float | None = None) -> AsyncIterator[None]:
+    def backend(self, service: str, timeout: float | None = None) -> AbstractAsyncContextManager[None]:
         """Guard a backend call: ``async with host.backend("postgres"): ...``.
 
         Applies the service's circuit breaker and a timeout (default from settings); a
         backend failure inside leaves as a 503 ``ServiceUnavailable`` naming the service,
         an error about the request as a 4xx/422, never counted (``Breakers.guard``).
+        The guard itself, not a context manager around it: one layer less on every call.
         """
-        async with self.breakers.guard(service, timeout or self.core_settings.backend_timeout):
-            yield
+        return self.breakers.guard(service, timeout or self.core_settings.backend_timeout)
 
     def breaker_state(self, service: str) -> str:
         """The state of ``service``'s circuit breaker: ``closed``, ``opened`` or ``half-opened``."""

@@ -10,8 +10,9 @@ a section of its own (a mapping under a new key, e.g. the redis plugin's
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from devstack.runtime.state import DevstackState
@@ -70,14 +71,20 @@ def core_document(state: DevstackState) -> dict[str, Any]:
     }
 
 
-def root_document(state: DevstackState) -> dict[str, Any]:
-    """Core's part with every plugin's sections merged in.
+def root_answers(state: DevstackState) -> list[tuple[str | None, Any]]:
+    """Every plugin's ``devstack_root_info`` answer, with the plugin that gave it."""
+    return state.registry.calls.call("devstack_root_info", host=state.host)
+
+
+def root_document(state: DevstackState, answers: list[tuple[str | None, Any]] | None = None) -> dict[str, Any]:
+    """Core's part with every plugin's sections merged in (``answers``: asked now by default).
 
     Answers are merged last to first, so that for a text (the ``note``) the first answer
     in pluggy's order wins, as for the provider hooks; a ``tryfirst`` plugin comes first.
     """
     document = core_document(state)
-    answers = state.registry.calls.call("devstack_root_info", host=state.host)
+    if answers is None:
+        answers = root_answers(state)
     for owner, extra in reversed(answers):
         if not extra:
             continue
@@ -91,6 +98,39 @@ def root_document(state: DevstackState) -> dict[str, Any]:
             else:
                 ignored(owner, key)
     return document
+
+
+# what the answers are, compared between requests: their JSON (a plugin may answer the
+# same mapping object, changed in place); a value JSON cannot write compares by its repr
+ANSWERS_TEXT = json.JSONEncoder(separators=(",", ":"), default=repr)
+
+
+class RootDocument:
+    """``GET /``'s body, merged and encoded again only when what it is made of changed.
+
+    The plugins are asked on every request, as ``devstack_root_info`` promises; the
+    document is a function of their answers and of the breakers' states (the rest comes
+    from the settings and the contract, fixed for the application's life), so an answer
+    that is the same as last time gets last time's text.
+    """
+
+    def __init__(self, state: DevstackState, encode: Callable[[Any], str]) -> None:
+        self.state = state
+        self._encode = encode
+        self._made_of: tuple[str, dict[str, str]] | None = None
+        self._text = ""
+
+    def text(self) -> str:
+        answers = root_answers(self.state)
+        states = self.state.host.breakers.snapshot()
+        try:
+            made_of: tuple[str, dict[str, str]] | None = (ANSWERS_TEXT.encode(answers), states)
+        except (TypeError, ValueError, RecursionError):  # keys JSON cannot write: never reused
+            made_of = None
+        if made_of is None or made_of != self._made_of:
+            self._text = self._encode(root_document(self.state, answers))
+            self._made_of = made_of
+        return self._text
 
 
 _IGNORED: set[tuple[str | None, str]] = set()

@@ -13,7 +13,7 @@ from devstack.foundation.errors import NotFound
 from devstack.kit.cache import CORE_OWNER, fingerprint
 from devstack.observability.metrics import CONTENT_TYPE
 from devstack.runtime.docs_pages import DOC_ASSETS, DOC_ASSETS_DIR, REDOC_PAGE, SWAGGER_PAGE
-from devstack.runtime.root import root_document
+from devstack.runtime.root import RootDocument
 from devstack.runtime.state import DevstackState, state_of
 
 HEALTH_ALL_CACHE_KEY = "health-all"
@@ -82,6 +82,7 @@ class CoreRoutes:
         self.state = state
         self._core_cache = state.host.cache_for(CORE_OWNER)
         self._health_key: str | None = None  # computed at the first request, once every plugin is in
+        self._root = RootDocument(state, lambda document: COMPACT.encode(document) + "\n")
 
     def install(self, app: Quart, register: Callable[[str, tuple[str, ...]], None]) -> None:
         """Add every rule (GET only); ``register`` records core as its owner."""
@@ -90,7 +91,7 @@ class CoreRoutes:
             app.add_url_rule(rule, endpoint, getattr(self, endpoint), methods=["GET"])
 
     async def root(self) -> Response:
-        return json_response(root_document(self.state))
+        return Response(self._root.text(), content_type=JSON)
 
     async def health_simple(self) -> Response:
         return Response(HEALTH_OK, content_type=JSON)
