@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.contract.validation import resolve_refs
+from devstack.contract.schemas import resolve_refs
 
 from .conftest import SPEC_FILE
 

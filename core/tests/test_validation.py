@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from devstack.contract.validation import SchemaValidator, coerce, compile_contract, resolve_refs
+from devstack.contract.schemas import coerce, resolve_refs
+from devstack.contract.validation import SchemaValidator, compile_contract
 from devstack.foundation.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 DOCUMENT = {
