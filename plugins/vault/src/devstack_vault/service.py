@@ -27,6 +27,7 @@ from devstack_vault.metrics import VaultMetrics
 from devstack_vault.names import safe_name
 from devstack_vault.secrets import Secret, SecretsCache
 from devstack_vault.settings import VaultSettings
+from devstack_vault.transport import transport_for
 
 log = logging.getLogger("devstack_vault")
 
@@ -62,9 +63,11 @@ class VaultService:
         self.host = host
         self.settings = settings
         self.metrics = VaultMetrics()
-        verify: bool | str = str(settings.ca_cert) if settings.ca_cert is not None else True
+        address = settings.addr.rstrip("/")
+        ca_cert = str(settings.ca_cert) if settings.ca_cert is not None else None
+        transport = transport_for(address, ca_cert)
         # token="" (never None): hvac would otherwise read VAULT_TOKEN or ~/.vault-token itself
-        self.client = hvac.Client(url=settings.addr.rstrip("/"), token="", verify=verify, timeout=settings.timeout)
+        self.client = hvac.Client(url=address, token="", timeout=settings.timeout, **transport.client_arguments())
         self.auth = TokenKeeper(self.client, settings, self.metrics)
         self.secrets = SecretsCache(self.fetch_secret, settings.secrets_ttl, self.metrics)
 
