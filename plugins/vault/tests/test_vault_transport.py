@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from devstack_vault.transport import transport_for
+from devstack_vault.transport import session_for
 from vault_support import vault_service
 
 from devstack.testing import running_app
@@ -20,37 +20,37 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_session_no_longer_reads_the_environment() -> None:
-    transport = transport_for(ADDRESS, None)
-    assert transport.session.trust_env is False
-    assert transport.verify is True
-    assert transport.client_arguments()["proxies"] is None
+    session = session_for(ADDRESS, None)
+    assert session.trust_env is False
+    assert session.verify is True
+    assert session.proxies == {}
 
 
 def test_a_proxy_of_the_environment_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    transport = transport_for(ADDRESS, None)
-    assert transport.proxies["https"] == "http://proxy.internal:3128"
-    assert transport.session.proxies["https"] == "http://proxy.internal:3128"
+    session = session_for(ADDRESS, None)
+    assert session.proxies["https"] == "http://proxy.internal:3128"
 
 
 def test_no_proxy_excludes_vault(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,.internal")
-    assert transport_for(ADDRESS, None).proxies == {}
+    assert session_for(ADDRESS, None).proxies == {}
 
 
 def test_ca_bundle_of_the_environment_unless_vault_cacert(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/curl.pem")
-    assert transport_for(ADDRESS, None).verify == "/etc/ssl/curl.pem"
+    assert session_for(ADDRESS, None).verify == "/etc/ssl/curl.pem"
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/requests.pem")
-    assert transport_for(ADDRESS, None).verify == "/etc/ssl/requests.pem"
-    assert transport_for(ADDRESS, "/etc/vault/ca.pem").verify == "/etc/vault/ca.pem"
+    assert session_for(ADDRESS, None).verify == "/etc/ssl/requests.pem"
+    assert session_for(ADDRESS, "/etc/vault/ca.pem").verify == "/etc/vault/ca.pem"
 
 
 async def test_the_plugin_client_uses_it(shared_env: dict[str, str | None]) -> None:
     async with running_app(env=shared_env) as (app, client):
         service = vault_service(app)
         assert service.client.adapter.session.trust_env is False
+        assert service.client.adapter._kwargs["verify"] == service.client.adapter.session.verify
         response = await client.get("/health/vault")
         assert response.status_code == 200
         assert (await response.get_json())["status"] == "healthy"

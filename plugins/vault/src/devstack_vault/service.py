@@ -27,7 +27,7 @@ from devstack_vault.metrics import VaultMetrics
 from devstack_vault.names import safe_name
 from devstack_vault.secrets import Secret, SecretsCache
 from devstack_vault.settings import VaultSettings
-from devstack_vault.transport import transport_for
+from devstack_vault.transport import session_for
 
 log = logging.getLogger("devstack_vault")
 
@@ -65,9 +65,16 @@ class VaultService:
         self.metrics = VaultMetrics()
         address = settings.addr.rstrip("/")
         ca_cert = str(settings.ca_cert) if settings.ca_cert is not None else None
-        transport = transport_for(address, ca_cert)
+        session = session_for(address, ca_cert)
         # token="" (never None): hvac would otherwise read VAULT_TOKEN or ~/.vault-token itself
-        self.client = hvac.Client(url=address, token="", timeout=settings.timeout, **transport.client_arguments())
+        self.client = hvac.Client(
+            url=address,
+            token="",
+            timeout=settings.timeout,
+            session=session,
+            verify=session.verify,
+            proxies=session.proxies or None,
+        )
         self.auth = TokenKeeper(self.client, settings, self.metrics)
         self.secrets = SecretsCache(self.fetch_secret, settings.secrets_ttl, self.metrics)
 

@@ -14,8 +14,6 @@ on the machine of bench/README.md). The same variables are honoured here, read o
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
 
 import requests
 from requests.utils import get_environ_proxies
@@ -23,28 +21,12 @@ from requests.utils import get_environ_proxies
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-@dataclass(frozen=True)
-class Transport:
-    """What hvac's adapter is given: a session that no longer reads the environment."""
-
-    session: requests.Session
-    verify: bool | str
-    proxies: dict[str, str]
-
-    def client_arguments(self) -> dict[str, Any]:
-        return {"session": self.session, "verify": self.verify, "proxies": self.proxies or None}
-
-
-def transport_for(url: str, ca_cert: str | None) -> Transport:
-    """The session, TLS verification and proxies for ``url``, from ``VAULT_CACERT`` and
-    the process environment as it is now."""
-    verify: bool | str = ca_cert if ca_cert is not None else True
-    if ca_cert is None:
-        bundle = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
-        verify = bundle if bundle is not None else True
-    proxies = get_environ_proxies(url)  # NO_PROXY honoured, as requests does per call
+def session_for(url: str, ca_cert: str | None) -> requests.Session:
+    """A session that no longer reads the environment, with the TLS verification and the
+    proxies for ``url`` taken from ``VAULT_CACERT`` and the process environment as it is now."""
+    bundle = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
     session = requests.Session()
     session.trust_env = False
-    session.verify = verify
-    session.proxies = dict(proxies)
-    return Transport(session, verify, dict(proxies))
+    session.verify = ca_cert or bundle or True
+    session.proxies = dict(get_environ_proxies(url))  # NO_PROXY honoured, as requests does per call
+    return session
