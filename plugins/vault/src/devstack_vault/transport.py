@@ -6,7 +6,7 @@ much CPU as the rest of requests and urllib3 together (0.55 of 1.4 ms of CPU per
 on the machine of bench/README.md). The same variables are honoured here, read once:
 
 - ``HTTP(S)_PROXY``/``ALL_PROXY`` for Vault's address, unless ``NO_PROXY`` excludes it;
-- ``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``, when ``VAULT_CACERT`` is not set.
+- ``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``, when ``VAULT_CA_CERT`` is not set.
 
 ``~/.netrc`` is not: Vault authenticates by the token header, never by basic auth.
 """
@@ -23,7 +23,7 @@ CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 def session_for(url: str, ca_cert: str | None) -> requests.Session:
     """A session that no longer reads the environment, with the TLS verification and the
-    proxies for ``url`` taken from ``VAULT_CACERT`` and the process environment as it is now."""
+    proxies for ``url`` taken from ``VAULT_CA_CERT`` and the process environment as it is now."""
     bundle = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
     session = requests.Session()
     session.trust_env = False
