@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,22 @@ TARGETS = (
 )
 
 
+def judged(
+    scores: dict[tuple[str, str], float], digits: int = 2
+) -> Iterator[tuple[str, Target, float, tuple[str, str, str]]]:
+    """Every (server, target) with its score (higher is better) and its table cells: the
+    ratio to its baseline on the same server, the target, met or missed (empty for a baseline)."""
+    for server in SERVERS:
+        for target in TARGETS:
+            score = scores[(server, target.label)]
+            cells = ("", "", "")
+            if target.baseline is not None:
+                value = score / scores[(server, target.baseline)]
+                verdict = "met" if value >= target.goal else "missed"
+                cells = (f"{value:.{digits}f}x of {target.baseline}", f"{target.goal:.1f}x", verdict)
+            yield server, target, score, cells
+
+
 def devstack_on(server: str) -> Server:
     process = devstack_server({**production_env("INFO"), "DEVSTACK_SERVER": server})
     process.name = f"devstack-{server}"
@@ -105,19 +122,12 @@ def report(best: dict[tuple[str, str], Result]) -> list[str]:
         "| route | server | req/s | p99 ms | non-2xx | ratio | target | |",
         "|---|---|---:|---:|---:|---|---:|---|",
     ]
-    for server in SERVERS:
-        for target in TARGETS:
-            result = best[(server, target.label)]
-            ratio, goal, verdict = "", "", ""
-            if target.baseline is not None:
-                value = result.rps / best[(server, target.baseline)].rps
-                ratio = f"{value:.2f}x of {target.baseline}"
-                goal = f"{target.goal:.1f}x"
-                verdict = "met" if value >= target.goal else "missed"
-            lines.append(
-                f"| {target.label} | {server} | {result.rps:,.0f} | {result.p99_ms:.2f} | "
-                f"{result.non_2xx + result.errors} | {ratio} | {goal} | {verdict} |"
-            )
+    for server, target, _rps, (ratio, goal, verdict) in judged({key: result.rps for key, result in best.items()}):
+        result = best[(server, target.label)]
+        lines.append(
+            f"| {target.label} | {server} | {result.rps:,.0f} | {result.p99_ms:.2f} | "
+            f"{result.non_2xx + result.errors} | {ratio} | {goal} | {verdict} |"
+        )
     return lines
 
 
@@ -137,11 +147,16 @@ def main() -> None:
         f"{machine()}; wrk -t{args.threads} -c{args.connections}, {args.duration} s per target and round, "
         f"best of {args.rounds} interleaved rounds; every feature on, JSON access log at INFO"
     )
-    text = "\n".join([header, "", *report(best)]) + "\n"
+    publish(header, report(best), args.output)
+
+
+def publish(header: str, table: list[str], output: Path | None) -> None:
+    """Print the header and the table, and write them to ``output`` when given."""
+    text = "\n".join([header, "", *table]) + "\n"
     print("\n" + text)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -93,14 +93,17 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.name} not ready after {timeout}s; log: {self.log.name}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; whether it stopped by itself."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(20)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                return False
+        return True
 
     def rss_kib(self) -> int:
         """Resident memory of the server process (KiB)."""

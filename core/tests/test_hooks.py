@@ -511,6 +511,29 @@ async def test_root_note_first_answer_wins_and_sections_merge() -> None:
         assert body["examples"] == {"alpha": "/examples/alpha", "zulu": "/examples/zulu"}
 
 
+async def test_root_document_follows_an_answer_changed_in_place() -> None:
+    """The document is reused while the answers stay the same: an answer that is the same
+    mapping object each time, changed in between, is a new answer."""
+
+    class Changing:
+        def __init__(self) -> None:
+            self.info: dict[str, Any] = {"examples": {"first": "/examples/first"}}
+
+        @hookimpl
+        def devstack_root_info(self, host: Host) -> Mapping[str, Any]:
+            return self.info
+
+    plugin = Changing()
+    async with running_app(plugins={"changing": plugin}, discover=False) as (_, client):
+        assert (await (await client.get("/")).get_json())["examples"] == {"first": "/examples/first"}
+        assert (await (await client.get("/")).get_json())["examples"] == {"first": "/examples/first"}
+        plugin.info["examples"]["second"] = "/examples/second"
+        body = await (await client.get("/")).get_json()
+        assert body["examples"] == {"first": "/examples/first", "second": "/examples/second"}
+        del plugin.info["examples"]
+        assert (await (await client.get("/")).get_json())["examples"] == {}
+
+
 class ExampleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXAMPLE_")
     host: str = "localhost"

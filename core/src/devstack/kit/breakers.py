@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pydantic
@@ -16,6 +16,9 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
 from devstack.foundation.errors import ApiError, ServiceUnavailable, ValidationFailed, invalid
+
+if TYPE_CHECKING:  # not among purgatory's public names: get_breaker returns one
+    from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 
 log = logging.getLogger("devstack.breakers")
 
@@ -78,6 +81,10 @@ class Breakers:
         self._factory.add_listener(self._on_event)
         self._listeners: list[StateListener] = []
         self._states: dict[str, str] = {}
+        # purgatory's get_breaker looks the context up and wraps it anew on every call;
+        # its in-memory store hands out the same context each time, so one wrapper per
+        # service serves every call (service names come from plugins' code, not requests)
+        self._breakers: dict[str, AsyncCircuitBreaker] = {}
 
     def add_state_listener(self, listener: StateListener) -> None:
         """``listener(service, new_state)`` on every transition."""
@@ -121,7 +128,9 @@ class Breakers:
         unexpected answer. A 5xx ``ApiError`` counts and leaves as it is. The original
         is logged by type only: driver messages can carry credentials.
         """
-        breaker = await self._factory.get_breaker(service)
+        breaker = self._breakers.get(service)
+        if breaker is None:
+            breaker = self._breakers[service] = await self._factory.get_breaker(service)
         try:
             async with breaker:
                 async with asyncio.timeout(timeout):

@@ -68,6 +68,9 @@ PHASES = {
     "devstack_tls_certificate": "TLS certificate",
 }
 LIFECYCLE_HOOKS = frozenset({"devstack_startup", "devstack_shutdown"})
+# answers that are never awaitable, told by their exact type before inspect.isawaitable's
+# abstract-class check (a dict or a list is what most hooks answer, several per request)
+PLAIN_ANSWERS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None)})
 
 
 class PluginCall:
@@ -208,7 +211,7 @@ class HookCalls:
     def _isolated(self, record: PluginRecord, hook: str, original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def call(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started = time.perf_counter() if self.trace else 0.0
             try:
                 result = original(*args, **kwargs)
             except ApiError:
@@ -217,7 +220,7 @@ class HookCalls:
                 raise
             except Exception as exc:  # noqa: BLE001 - isolation: attributed to this plugin
                 return self.failed(record, hook, exc)
-            if inspect.isawaitable(result):
+            if type(result) not in PLAIN_ANSWERS and inspect.isawaitable(result):
                 return PluginCall(self, record, hook, result)
             self.traced(record, hook, started, result)
             if result is not None:
