@@ -133,9 +133,9 @@ def report(costs: dict[tuple[str, str], float]) -> list[str]:
         "| route | server | instructions/request | ratio | target | |",
         "|---|---|---:|---|---:|---|",
     ]
-    # the score is requests per instruction; three digits, since 0.697x is missed and the counts are that exact
-    for server, target, score, (ratio, goal, verdict) in judged({key: 1 / cost for key, cost in costs.items()}, 3):
-        lines.append(f"| {target.label} | {server} | {1 / score:,.0f} | {ratio} | {goal} | {verdict} |")
+    # three digits: 0.697x is missed, and the counts are that exact
+    for server, target, cost, (ratio, goal, verdict) in judged(costs, digits=3, cost=True):
+        lines.append(f"| {target.label} | {server} | {cost:,.0f} | {ratio} | {goal} | {verdict} |")
     return lines
 
 

@@ -66,16 +66,18 @@ TARGETS = (
 
 
 def judged(
-    scores: dict[tuple[str, str], float], digits: int = 2
+    scores: dict[tuple[str, str], float], digits: int = 2, cost: bool = False
 ) -> Iterator[tuple[str, Target, float, tuple[str, str, str]]]:
-    """Every (server, target) with its score (higher is better) and its table cells: the
-    ratio to its baseline on the same server, the target, met or missed (empty for a baseline)."""
+    """Every (server, target) with its score and its table cells: the ratio to its baseline
+    on the same server, the target, met or missed (empty for a baseline). A score is a
+    throughput (req/s), or with ``cost`` what a request costs, whose ratio is inverted."""
     for server in SERVERS:
         for target in TARGETS:
             score = scores[(server, target.label)]
             cells = ("", "", "")
             if target.baseline is not None:
-                value = score / scores[(server, target.baseline)]
+                baseline = scores[(server, target.baseline)]
+                value = baseline / score if cost else score / baseline
                 verdict = "met" if value >= target.goal else "missed"
                 cells = (f"{value:.{digits}f}x of {target.baseline}", f"{target.goal:.1f}x", verdict)
             yield server, target, score, cells
